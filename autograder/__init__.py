@@ -1,0 +1,1 @@
+"""Autograder for the convolution course unit: load, sandbox, grade, report."""

@@ -1,0 +1,139 @@
+"""Student-facing comparisons, in the order the feedback should come:
+exists -> type -> shape -> dtype -> device -> values.
+
+Every failure raises ``GradingFailure`` whose message reads "got X, expected Y"
+and, when the answer matches a known mistake, names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class GradingFailure(AssertionError):
+    """A failed check whose message is written for the student."""
+
+
+class Unsupported:
+    """Stands in for a student's return value that could not cross the process boundary."""
+
+    def __init__(self, type_name: str, detail: str = ""):
+        self.type_name, self.detail = type_name, detail
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}{': ' + self.detail if self.detail else ''}>"
+
+
+# Tolerances depend on dtype: a loop and F.conv2d sum in different orders.
+TOLERANCES = {
+    torch.float64: dict(rtol=1e-7, atol=1e-9),
+    torch.float32: dict(rtol=1e-4, atol=1e-5),
+    torch.float16: dict(rtol=1e-2, atol=1e-3),
+    torch.bfloat16: dict(rtol=2e-2, atol=1e-2),
+}
+
+
+def tolerance(dtype: torch.dtype) -> dict[str, float]:
+    return TOLERANCES.get(dtype, dict(rtol=0.0, atol=0.0))
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for messages: type, and shape/dtype/device for tensors."""
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
+    if isinstance(value, Unsupported):
+        return f"an object of type {value.type_name}"
+    if value is None:
+        return "None"
+    return f"a {type(value).__name__} ({value!r:.60})"
+
+
+def as_tensor(got: Any, *, what: str) -> Tensor:
+    """Return ``got`` as a tensor, or fail: a tensor, or a value ``torch.as_tensor`` accepts."""
+    if got is None:
+        raise GradingFailure(f"{what}: got None, expected a tensor. Did the function forget to `return`?")
+    if isinstance(got, Tensor):
+        return got
+    if isinstance(got, Unsupported):
+        raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor "
+                             "(or numbers that torch.as_tensor accepts).")
+    try:
+        return torch.as_tensor(got)
+    except (TypeError, ValueError, RuntimeError):
+        raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor.") from None
+
+
+MistakeTable = Mapping[str, "Tensor | Callable[[], Tensor]"]
+
+
+def matching_mistakes(got: Tensor, mistakes: MistakeTable) -> list[str]:
+    """Names of the known mistakes whose output equals ``got`` (same shape, values close)."""
+    found = []
+    for explanation, produce in mistakes.items():
+        try:
+            candidate = produce() if callable(produce) else produce
+            candidate = torch.as_tensor(candidate)
+            if candidate.shape == got.shape and torch.allclose(
+                    got.detach().cpu().to(torch.float64), candidate.detach().cpu().to(torch.float64),
+                    **tolerance(torch.float32)):
+                found.append(explanation)
+        except Exception:  # a mistake that cannot be reproduced for this input simply does not match
+            continue
+    return found
+
+
+def _with_diagnosis(message: str, got: Tensor, mistakes: MistakeTable) -> str:
+    names = matching_mistakes(got, mistakes) if mistakes else []
+    if names:
+        message += "\nYour output matches a known mistake: " + "; ".join(names)
+    return message
+
+
+def expect_tensor(got: Any, expected: Tensor, *, what: str, check_dtype: bool = True,
+                  check_device: bool = True, rtol: float | None = None, atol: float | None = None,
+                  mistakes: MistakeTable | None = None) -> Tensor:
+    """Check ``got`` against ``expected`` structure-first; return it as a tensor when it passes."""
+    mistakes = mistakes or {}
+    got = as_tensor(got, what=what)
+    if got.shape != expected.shape:
+        raise GradingFailure(_with_diagnosis(
+            f"{what}: got shape {tuple(got.shape)}, expected {tuple(expected.shape)}.", got, mistakes))
+    if check_dtype and got.dtype != expected.dtype:
+        raise GradingFailure(f"{what}: got dtype {got.dtype}, expected {expected.dtype}. "
+                             "Create new tensors with the input's dtype (e.g. dtype=img.dtype).")
+    if check_device and got.device != expected.device:
+        raise GradingFailure(f"{what}: got a tensor on {got.device}, expected {expected.device}. "
+                             "Create new tensors on the input's device (e.g. device=img.device).")
+    if not got.dtype.is_floating_point and expected.dtype.is_floating_point:
+        got = got.to(expected.dtype)
+    if rtol is None or atol is None:
+        default = tolerance(expected.dtype)
+        rtol, atol = default["rtol"], default["atol"]
+    try:
+        torch.testing.assert_close(got.detach().to(expected.device, expected.dtype), expected,
+                                   rtol=rtol, atol=atol, check_dtype=False, equal_nan=False)
+    except AssertionError as error:
+        raise GradingFailure(_with_diagnosis(f"{what}: values differ from the expected ones.\n{error}",
+                                             got, mistakes)) from None
+    return got
+
+
+def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, atol: float = 1e-9,
+                 mistakes: Mapping[str, float] | None = None) -> float:
+    """Check a Python number (or a 0-d tensor) against ``expected``."""
+    if isinstance(got, Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        raise GradingFailure(f"{what}: got {describe(got)}, expected a number like {expected:.6g}.")
+    if abs(got - expected) > atol + rtol * abs(expected):
+        message = f"{what}: got {got:.6g}, expected {expected:.6g}."
+        names = [name for name, value in (mistakes or {}).items()
+                 if abs(got - value) <= atol + 1e-6 * abs(value)]
+        if names:
+            message += "\nYour output matches a known mistake: " + "; ".join(names)
+        raise GradingFailure(message)
+    return float(got)

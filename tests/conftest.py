@@ -1,0 +1,23 @@
+import random
+
+import numpy
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def seeded_rng():
+    """Seed every RNG and restore it afterwards, as torchvision's test/conftest.py does."""
+    torch_state, python_state, numpy_state = torch.get_rng_state(), random.getstate(), numpy.random.get_state()
+    torch.manual_seed(0), random.seed(0), numpy.random.seed(0)
+    yield
+    torch.set_rng_state(torch_state), random.setstate(python_state), numpy.random.set_state(numpy_state)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
