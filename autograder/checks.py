@@ -7,7 +7,8 @@ and, when the answer matches a known mistake, names it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -137,3 +138,14 @@ def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, at
             message += "\nYour output matches a known mistake: " + "; ".join(names)
         raise GradingFailure(message)
     return float(got)
+
+
+# Library convolutions at the aten level (F.conv2d decomposes into aten.convolution before dispatch),
+# F.unfold (im2col) / F.fold (col2im) and Tensor.unfold, plus numpy / scipy convolve and correlate.
+FORBIDDEN_OP = re.compile(r"^(aten\._?(convolution|conv\d|conv_transpose|conv_depthwise|conv_tbc|cudnn_conv|"
+                          r"mkldnn_conv|miopen_conv|slow_conv|thnn_conv|_nnpack_spatial_conv|im2col|col2im|unfold$)"
+                          r"|python\..*)")
+
+
+def forbidden_ops(ops: Iterable[str]) -> list[str]:
+    return sorted(op for op in ops if FORBIDDEN_OP.match(op))

@@ -1,0 +1,28 @@
+"""The hidden suites: one folder per assignment, one ``test_<question>.py`` per question.
+
+This manifest is the one place that lists each assignment's questions and their
+point totals. The points themselves sit beside each test (``@pytest.mark.points(n)``);
+``tests/test_suites_manifest.py`` checks that they add up to these totals.
+"""
+
+from pathlib import Path
+
+SUITES_DIR = Path(__file__).parent
+
+ASSIGNMENTS: dict[str, dict[str, int]] = {
+    "convolution": {"compute_convolution_at_position": 3, "apply_convolution": 5, "sobel_magnitude": 3},
+    "conv_gradients": {"conv_gradient_wrt_input": 4, "conv_gradient_wrt_kernel": 4, "numerical_gradient": 3,
+                       "maximize_response": 3},
+    "training": {"build_cnn": 3, "train_epoch": 4, "evaluate": 3},
+    "shifted_mnist": {"shift_images": 4, "evaluate_shifted": 2},
+}
+
+
+def suite_dir(assignment: str) -> Path:
+    if assignment not in ASSIGNMENTS:
+        raise KeyError(f"unknown assignment {assignment!r}; expected one of {', '.join(ASSIGNMENTS)}")
+    return SUITES_DIR / assignment
+
+
+def total_points(assignment: str) -> int:
+    return sum(ASSIGNMENTS[assignment].values())

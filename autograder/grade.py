@@ -1,0 +1,122 @@
+"""Grade one submission: load it, start its worker, run the hidden suite, collect typed results."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from autograder.checks import GradingFailure
+from autograder.load import LoadedSubmission, SubmissionError, load_submission
+from autograder.results import SubmissionResult, TestCaseResult
+from autograder.sandbox import Limits, StudentCode
+from autograder.suites import SUITES_DIR, suite_dir
+
+
+class InvalidSubmission(StudentCode):
+    """Stands in for a submission that could not be read: every call fails with the same message."""
+
+    def __init__(self, message: str):
+        super().__init__(LoadedSubmission(path=""))
+        self.load_failure = message
+
+
+class GradingPlugin:
+    """A pytest plugin: provides the ``student`` fixture and turns reports into TestCaseResults."""
+
+    def __init__(self, code: StudentCode):
+        self.code = code
+        self.results: list[TestCaseResult] = []
+        self.internal_errors: list[str] = []
+
+    @pytest.fixture
+    def student(self):
+        return self.code
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._record(item, call, report)
+
+    def _record(self, item, call, report) -> None:
+        marker = item.get_closest_marker("points")
+        points = float(marker.args[0]) if marker else 0.0
+        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+        result = TestCaseResult(
+            name=doc, question=item.path.stem.removeprefix("test_"), test_id=item.name, score=0.0,
+            max_score=points, status="passed", visibility="visible" if item.get_closest_marker("public")
+            else "after_published", output=self.code.drain_output())
+        if report.skipped:
+            result.status, result.max_score = "skipped", 0.0
+            result.message = str(call.excinfo.value.msg if call.excinfo else report.longrepr[-1])
+        elif call.excinfo is None:
+            result.score = points
+        elif isinstance(call.excinfo.value, GradingFailure):
+            result.status, result.message = "failed", str(call.excinfo.value)
+        else:
+            # A bug in the grader, not the student: say so, and keep the details for the staff.
+            result.status = "error"
+            result.message = ("internal grading error in this test; it is not a problem with your code and "
+                              "the course staff have been told.")
+            self.internal_errors.append(f"{item.nodeid}: {report.longreprtext}")
+        if marker is None and result.status != "skipped":
+            result.status, result.message = "error", "internal grading error: this test has no points marker."
+            self.internal_errors.append(f"{item.nodeid}: no @pytest.mark.points")
+        self.results.append(result)
+
+
+def run_suite(student: StudentCode, assignment: str) -> GradingPlugin:
+    """Run ``assignment``'s hidden suite in this process, calling the student through ``student``."""
+    plugin = GradingPlugin(student)
+    arguments = [str(suite_dir(assignment)), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
+                 "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "--import-mode=importlib",
+                 "-q", "--no-header", "-W", "ignore"]
+    pytest_output = io.StringIO()
+    with contextlib.redirect_stdout(pytest_output):
+        exit_code = pytest.main(arguments, plugins=[plugin])
+    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not plugin.results:
+        plugin.internal_errors.append(f"pytest exited with {exit_code!r}:\n{pytest_output.getvalue()[-4000:]}")
+    return plugin
+
+
+def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None = None,
+                     student_id: str | None = None) -> SubmissionResult:
+    """Grade the notebook or script at ``path`` for ``assignment``. Never raises for a student's problem."""
+    started = time.monotonic()
+    path = Path(path)
+    result = SubmissionResult(assignment=assignment, submission=str(path), student=student_id or path.stem,
+                              status="ok")
+    try:
+        loaded = load_submission(path)
+        student = StudentCode(loaded, limits)
+        result.skipped_content = loaded.skipped
+    except SubmissionError as error:
+        result.status, result.message = "invalid", f"Your submission could not be graded: {error}."
+        student = InvalidSubmission(result.message)
+    try:
+        with student:
+            plugin = run_suite(student, assignment)
+        result.tests = plugin.results
+        result.load_errors = list(student.load_errors)
+        if plugin.internal_errors:
+            result.status = "internal-error"
+            result.message = "internal grading error: the staff have been told; your score may change."
+            print("internal grading error while grading", path, *plugin.internal_errors, sep="\n", file=sys.stderr)
+        elif result.status == "ok" and student.load_failure:
+            result.status = "timeout" if "timed out" in student.load_failure else "crashed"
+            result.message = f"Your code could not be loaded: {student.load_failure}"
+        elif result.status == "ok" and student.events:
+            result.status = "timeout" if "timeout" in student.events else "crashed"
+    except Exception:  # the last resort: a result is always produced
+        result.status = "internal-error"
+        result.message = "internal grading error: the staff have been told; your score may change."
+        print("internal grading error while grading", path, traceback.format_exc(), sep="\n", file=sys.stderr)
+    result.duration_s = time.monotonic() - started
+    return result

@@ -1,0 +1,95 @@
+"""What known mistakes produce, computed on the grader's side, so feedback can name them.
+
+Each function reproduces one typical wrong answer for the same inputs. The suites
+pass them to ``checks.expect_tensor(..., mistakes=...)``: when a student's output
+equals one of them, the message says which mistake it looks like.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+FLIPPED_KERNEL = ("a flipped kernel (a true convolution). This course uses cross-correlation, like F.conv2d: "
+                  "y[i, j] = sum_k sum_l img[i + k, j + l] * kernel[k, l]")
+CENTRE_INDEXING = ("(i, j) treated as the kernel centre (img[i + k - 1, j + l - 1]). Here (i, j) is the top-left "
+                   "corner of the window: img[i + k, j + l]")
+HARD_CODED_3X3 = ("loops hard-coded for a 3x3 kernel: the output must be (H - h + 1, W - w + 1) for a kernel of "
+                  "shape (h, w)")
+SWAPPED_INDEX = "swapped kernel indices (kernel[l, k] instead of kernel[k, l])"
+INDEX_SLIP = "the index slip `b = i - l` (it should be `b = j - l`)"
+TRANSPOSED = "a transposed result: the gradient must have the kernel's shape (h, w), not (w, h)"
+FLIPPED_GRADIENT = ("a flipped kernel: dL/dx[i, j] = sum dL/dy[i - k, j - l] * K[k, l] is a full convolution, "
+                    "so correlating dL/dy with K flips it")
+SOBEL_NOT_NORMALISED = "a magnitude that is not divided by its maximum (the result should peak at exactly 1)"
+SOBEL_SQUARED = "the squared magnitude: take the square root of Gx^2 + Gy^2"
+SOBEL_SWAPPED = "SOBEL_X and SOBEL_Y swapped: Gx = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] responds to left-right changes"
+FORWARD_DIFFERENCE = ("a forward difference (f(x + eps) - f(x)) / eps. Use the centred difference "
+                      "(f(x + eps) - f(x - eps)) / (2 eps): its error is O(eps^2), not O(eps)")
+FLOAT32_DIFFERENCE = "a difference computed in float32: with eps = 1e-5, rounding swamps the result; keep x's dtype"
+ROLL = ("a wrap-around torch.roll: pixels pushed off one side must be lost and the vacated border filled "
+        "with zeros")
+SWAPPED_DXDY = "dx and dy swapped: dx moves the image right (along the last axis), dy moves it down"
+SIGN_FLIPPED = "the shift direction reversed: positive dx moves content right, positive dy moves it down"
+MISSING_ZERO_GRAD = "a missing optimizer.zero_grad(): .backward() adds to the gradients of the previous batch"
+MISSING_TRAIN = "a missing model.train(): dropout and batch norm stay in evaluation mode while training"
+MEAN_OF_BATCH_MEANS = ("the mean of batch means: a smaller last batch then counts as much as a full one; "
+                       "weight each batch's mean loss by its size")
+LAST_BATCH_LOSS = "the loss of the last batch only: return the mean loss per sample over the epoch"
+SUM_NOT_MEAN = "the sum of batch losses: divide by the number of samples"
+
+
+def correlate(img: Tensor, kernel: Tensor) -> Tensor:
+    return F.conv2d(img[None, None], kernel[None, None].to(img.dtype))[0, 0]
+
+
+def convolution_centre_indexing(img: Tensor, kernel: Tensor, positions) -> Tensor:
+    """Values of sum img[i + k - 1, j + l - 1] * kernel[k, l] (Python's negative indices wrap, as in a student's loop)."""
+    values = []
+    for i, j in positions:
+        total = torch.zeros((), dtype=img.dtype)
+        for k in range(kernel.shape[0]):
+            for l in range(kernel.shape[1]):
+                total = total + img[i + k - 1, j + l - 1] * kernel[k, l]
+        values.append(total)
+    return torch.stack(values)
+
+
+def input_gradient_with_index_slip(dloss_dy: Tensor, kernel: Tensor) -> Tensor:
+    rows, cols = dloss_dy.shape[0] + kernel.shape[0] - 1, dloss_dy.shape[1] + kernel.shape[1] - 1
+    out = torch.zeros(rows, cols, dtype=dloss_dy.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            for k in range(max(0, i - rows + kernel.shape[0]), min(kernel.shape[0], i + 1)):
+                for l in range(max(0, j - cols + kernel.shape[1]), min(kernel.shape[1], j + 1)):
+                    out[i, j] += dloss_dy[i - k, i - l] * kernel[k, l]  # raises IndexError where the slip does
+    return out
+
+
+def input_gradient_flipped(dloss_dy: Tensor, kernel: Tensor) -> Tensor:
+    padded = F.pad(dloss_dy, (kernel.shape[1] - 1,) * 2 + (kernel.shape[0] - 1,) * 2)
+    return correlate(padded, kernel)
+
+
+def sobel_unnormalised(img: Tensor, sobel_x: Tensor) -> Tensor:
+    return torch.sqrt(correlate(img, sobel_x) ** 2 + correlate(img, sobel_x.T) ** 2)
+
+
+def sobel_squared(img: Tensor, sobel_x: Tensor) -> Tensor:
+    squared = correlate(img, sobel_x) ** 2 + correlate(img, sobel_x.T) ** 2
+    return squared / squared.max()
+
+
+def forward_difference(f, x: Tensor, eps: float = 1e-5) -> Tensor:
+    grad = torch.zeros_like(x)
+    base = float(f(x))
+    for index in range(x.numel()):
+        probe = x.clone()
+        probe.view(-1)[index] += eps
+        grad.view(-1)[index] = (float(f(probe)) - base) / eps
+    return grad
+
+
+def rolled(images: Tensor, dx: int, dy: int) -> Tensor:
+    return torch.roll(images, shifts=(dy, dx), dims=(-2, -1))

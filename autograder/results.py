@@ -1,0 +1,93 @@
+"""Typed results of grading one submission, and their Gradescope ``results.json`` form."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STATUSES = ("ok", "timeout", "crashed", "invalid", "internal-error")
+
+
+@dataclass
+class TestCaseResult:
+    name: str             # the test's question-phrased docstring
+    question: str         # the graded function, e.g. "apply_convolution"
+    test_id: str          # the pytest function name, stable across runs
+    score: float
+    max_score: float
+    status: str           # passed | failed | error (internal) | skipped
+    message: str = ""
+    visibility: str = "after_published"  # "visible" for checks that are public in the notebook
+    output: str = ""      # what the student's code printed during this test (capped)
+
+
+@dataclass
+class SubmissionResult:
+    assignment: str
+    submission: str
+    student: str
+    status: str
+    tests: list[TestCaseResult] = field(default_factory=list)
+    skipped_content: list[str] = field(default_factory=list)
+    load_errors: list[str] = field(default_factory=list)
+    message: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(test.score for test in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(test.max_score for test in self.tests)
+
+    def per_question(self) -> dict[str, tuple[float, float]]:
+        totals: dict[str, tuple[float, float]] = {}
+        for test in self.tests:
+            earned, possible = totals.get(test.question, (0.0, 0.0))
+            totals[test.question] = (earned + test.score, possible + test.max_score)
+        return totals
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"score": self.score, "max_score": self.max_score}
+
+    def to_gradescope(self) -> dict:
+        """The Gradescope autograder results.json schema (score, tests[] with name/score/max_score/...)."""
+        notes = []
+        if self.message:
+            notes.append(self.message)
+        if self.skipped_content:
+            notes.append("Not run while grading (not needed by any graded function):\n  - "
+                         + "\n  - ".join(self.skipped_content))
+        if self.load_errors:
+            notes.append("Errors while loading your code:\n  - " + "\n  - ".join(self.load_errors))
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.duration_s, 2),
+            "output": "\n\n".join(notes),
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [{"name": f"{test.question}: {test.name}", "number": str(index), "score": test.score,
+                       "max_score": test.max_score, "status": "passed" if test.status == "passed" else "failed",
+                       "output": test.message + (f"\n\nYour code printed:\n{test.output}" if test.output else ""),
+                       "tags": [test.question], "visibility": test.visibility}
+                      for index, test in enumerate(self.tests, 1)],
+        }
+
+
+def write_json_atomic(path: str | Path, data: dict) -> None:
+    """Write JSON to a temporary file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(data, handle, indent=2)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,215 @@
+"""The worker: a separate process that runs one student's code and answers calls.
+
+Started by ``autograder.sandbox`` as ``python -m autograder.worker IN_FD OUT_FD``.
+It never imports the suites or the solutions. Student output goes to a capture
+file (fds 1 and 2 point there), never into the protocol pipes. Everything it
+sends back passes through ``protocol.to_wire``; the grader decodes it with
+``weights_only=True`` either way, so a compromised worker can lie about its
+answers but cannot run code in the grader.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+import tempfile
+import traceback
+
+OUTPUT_CAP_BYTES = 64 * 1024
+# Python-level calls worth reporting to the grader (numpy / scipy convolutions that torch dispatch cannot see).
+FORBIDDEN_PYTHON_CALL = re.compile(r"(convolve|correlate)")
+
+
+class OutputCapture:
+    """fds 1 and 2 write to one temporary file; each call reads back what it added (capped)."""
+
+    def __init__(self):
+        self.file = tempfile.TemporaryFile()
+        for fd in (1, 2):
+            os.dup2(self.file.fileno(), fd)
+
+    def take(self) -> str:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        size = os.lseek(self.file.fileno(), 0, os.SEEK_END)
+        os.lseek(self.file.fileno(), 0, os.SEEK_SET)
+        text = os.read(self.file.fileno(), OUTPUT_CAP_BYTES).decode("utf-8", "replace")
+        os.ftruncate(self.file.fileno(), 0)
+        os.lseek(self.file.fileno(), 0, os.SEEK_SET)
+        if size > OUTPUT_CAP_BYTES:
+            text += f"\n[... output truncated: {size} bytes, showing the first {OUTPUT_CAP_BYTES}]"
+        return text
+
+
+def student_traceback(error: BaseException) -> str:
+    """The traceback restricted to frames in the student's code (their cells), plus the error line."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<")]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
+def error_reply(error: BaseException, name: str) -> dict:
+    kind = "not_implemented" if isinstance(error, NotImplementedError) else "exception"
+    message = str(error)[:2000]
+    return {"ok": False, "error": {"kind": kind, "type": type(error).__name__, "message": message,
+                                   "traceback": student_traceback(error)[:8000], "function": name}}
+
+
+class Worker:
+    def __init__(self, in_fd: int, out_fd: int):
+        self.in_fd, self.out_fd = in_fd, out_fd
+        self.namespace: dict = {"__name__": "submission", "__builtins__": __builtins__}
+        self.capture = OutputCapture()
+
+    # -- requests -------------------------------------------------------------------------
+    def load(self, request: dict) -> dict:
+        errors = []
+        for label, code in request["chunks"]:
+            try:
+                exec(compile(code, f"<{label}>", "exec"), self.namespace)
+            except BaseException as error:  # SystemExit and KeyboardInterrupt from student code too
+                errors.append(f"{label}: {type(error).__name__}: {str(error)[:300]}")
+        defined = {name: callable(value) for name, value in self.namespace.items()
+                   if not name.startswith("__")}
+        return {"ok": True, "defined": defined, "errors": errors}
+
+    def call(self, request: dict) -> dict:
+        import torch
+
+        from autograder.protocol import to_wire
+
+        name = request["name"]
+        function = self.namespace.get(name)
+        if function is None:
+            return {"ok": False, "error": {"kind": "missing", "function": name}}
+        if not callable(function):
+            return {"ok": False, "error": {"kind": "not_callable", "function": name,
+                                           "type": type(function).__name__}}
+        from autograder.zoo import materialize
+
+        context = {"models": []}
+        args = materialize(list(request.get("args", [])), context)
+        kwargs = materialize(dict(request.get("kwargs", {})), context)
+        seed = request.get("seed", 0)
+        torch.manual_seed(seed), random.seed(seed)
+        try:
+            import numpy
+            numpy.random.seed(seed)
+        except ImportError:
+            pass
+        recorder = OpRecorder() if request.get("record_ops") else None
+        try:
+            if recorder:
+                with recorder:
+                    value = function(*args, **kwargs)
+            else:
+                value = function(*args, **kwargs)
+        except BaseException as error:
+            return error_reply(error, name)
+        if request.get("module_probe") is not None and isinstance(value, torch.nn.Module):
+            value = probe_module(value, request["module_probe"])
+        reply = {"ok": True, "value": to_wire(value),
+                 "args_after": [to_wire(arg) if isinstance(arg, torch.Tensor) else None for arg in args],
+                 "models": [{"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                             "training": model.training, "observations": model.observations}
+                            for model in context["models"]]}
+        if recorder:
+            reply["ops"] = sorted(recorder.ops)
+        return reply
+
+    def get(self, request: dict) -> dict:
+        from autograder.protocol import to_wire
+
+        if request["name"] not in self.namespace:
+            return {"ok": False, "error": {"kind": "missing", "function": request["name"]}}
+        return {"ok": True, "value": to_wire(self.namespace[request["name"]])}
+
+    def serve(self) -> None:
+        from autograder import protocol
+
+        handlers = {"load": self.load, "call": self.call, "get": self.get}
+        while True:
+            try:
+                request = protocol.receive(self.in_fd)
+            except EOFError:
+                return
+            try:
+                reply = handlers[request["op"]](request)
+            except BaseException as error:  # the grader must always get an answer
+                reply = error_reply(error, request.get("name", request["op"]))
+            reply["output"] = self.capture.take()
+            try:
+                protocol.send(self.out_fd, reply)
+            except Exception as error:  # an answer that cannot be encoded is the student's problem
+                protocol.send(self.out_fd, {"ok": False, "output": "", "error": {
+                    "kind": "unsendable", "function": request.get("name", ""),
+                    "message": f"{type(error).__name__}: {str(error)[:300]}"}})
+
+
+def probe_module(module, probe_input) -> dict:
+    """What the grader needs to know about a returned nn.Module: parameters in order and one forward pass."""
+    import torch
+
+    parameters = [(name, parameter.detach().clone()) for name, parameter in module.named_parameters()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            output = module(probe_input)
+        forward_error = None
+    except Exception as error:
+        output, forward_error = None, f"{type(error).__name__}: {str(error)[:500]}"
+    return {"class": type(module).__name__, "parameters": parameters, "output": output,
+            "forward_error": forward_error, "repr": repr(module)[:3000]}
+
+
+class OpRecorder:
+    """Records the aten ops (TorchDispatchMode) and C functions (sys.setprofile) called inside a block."""
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        recorder = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                recorder.ops.add(f"aten.{func.overloadpacket.__name__}")
+                return func(*args, **(kwargs or {}))
+
+        self.ops: set[str] = set()
+        self.mode = Mode()
+
+    def _profile(self, frame, event, arg):
+        if event == "c_call":
+            qualified = f"{getattr(arg, '__module__', None) or ''}.{getattr(arg, '__name__', '')}"
+            if FORBIDDEN_PYTHON_CALL.search(qualified):
+                self.ops.add(f"python.{qualified.lstrip('.')}")
+        elif event == "call" and FORBIDDEN_PYTHON_CALL.search(frame.f_code.co_name):
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith(("scipy", "numpy")):
+                self.ops.add(f"python.{module}.{frame.f_code.co_name}")
+
+    def __enter__(self):
+        self.mode.__enter__()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(None)
+        return self.mode.__exit__(*exc)
+
+
+def main(argv: list[str]) -> None:
+    in_fd, out_fd = int(argv[0]), int(argv[1])
+    import torch
+
+    torch.set_num_threads(1)  # graders run many workers side by side; one thread also keeps sums repeatable
+    Worker(in_fd, out_fd).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
