@@ -15,7 +15,7 @@ from autograder.checks import GradingFailure
 from autograder.load import LoadedSubmission, SubmissionError, load_submission
 from autograder.results import SubmissionResult, TestCaseResult
 from autograder.sandbox import Limits, StudentCode
-from autograder.suites import SUITES_DIR, suite_dir
+from autograder.suites import ASSIGNMENTS, SUITES_DIR, suite_dir
 
 
 class InvalidSubmission(StudentCode):
@@ -103,7 +103,9 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
     try:
         with student:
             plugin = run_suite(student, assignment)
-        result.tests = plugin.results
+        order = list(ASSIGNMENTS[assignment])
+        result.tests = sorted(plugin.results, key=lambda test: order.index(test.question)
+                              if test.question in order else len(order))
         result.load_errors = list(student.load_errors)
         if plugin.internal_errors:
             result.status = "internal-error"

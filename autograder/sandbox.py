@@ -219,14 +219,19 @@ class StudentCode:
         raise StudentException(f"`{name}` raised {error['type']}: {error['message']}\n\nYour traceback:\n{trace}")
 
     def call(self, name: str, *args, seed: int = 0, record_ops: bool = False, timeout: float | None = None,
-             **kwargs) -> Reply:
-        """Call the student's ``name(*args, **kwargs)`` in the worker; return a Reply or raise StudentFailure."""
+             module_probe=None, **kwargs) -> Reply:
+        """Call the student's ``name(*args, **kwargs)`` in the worker; return a Reply or raise StudentFailure.
+
+        ``module_probe``: when the function returns an nn.Module, the worker answers with its parameters
+        and its output on this input instead (modules never cross the boundary).
+        """
         self.ensure_started()
         if name not in self.defined:
             raise self._missing(name)
         timeout = self.limits.call_timeout_s if timeout is None else timeout
         reply = self._exchange({"op": "call", "name": name, "args": list(args), "kwargs": kwargs, "seed": seed,
-                                "record_ops": record_ops}, timeout, f"running `{name}`")
+                                "record_ops": record_ops, "module_probe": module_probe}, timeout,
+                               f"running `{name}`")
         if not reply["ok"]:
             self._raise_error(reply["error"])
         return Reply(value=_decode(reply["value"]), args_after=_decode(reply["args_after"]),

@@ -1,0 +1,90 @@
+"""Question: evaluate_shifted(model, images, labels, shifts, device, batch_size) -> {(dx, dy): accuracy}.
+
+Expected accuracies are computed from the student's own shift_images when it
+runs, so a mistake there costs the shift_images question, not this one.
+"""
+
+import pytest
+import torch
+
+from autograder import mistakes, zoo
+from autograder.cases import digit_batch
+from autograder.checks import GradingFailure, as_tensor, expect_close
+from autograder.harness import model_recipe
+from autograder.sandbox import StudentFailure
+from solutions.shifted_mnist import shift_images
+
+NAME = "evaluate_shifted"
+SHIFTS = [(0, 0), (2, 0), (0, -3), (1, 1)]
+BATCH_SIZE = 4  # 10 images: batches of 4, 4 and 2
+
+
+MODEL = model_recipe("dropout_mlp", train=True, seed=2)
+
+
+def eval_model():
+    model = zoo.materialize(MODEL, {"models": []})
+    return model.eval()
+
+
+def data():
+    """Labels that the model gets right on the first 6 unshifted images and wrong on the last 4,
+    so that per-sample accuracy (0.6) and the mean of batch means (0.5) differ."""
+    images, _ = digit_batch(10, seed=800, size=zoo.IMAGE_SIZE)
+    with torch.no_grad():
+        predictions = eval_model()(images).argmax(1)
+    labels = torch.cat([predictions[:6], (predictions[6:] + 1) % 10])
+    return images, labels
+
+
+def arguments():
+    images, labels = data()
+    return [MODEL, images, labels, SHIFTS, {"__device__": "cpu"}, BATCH_SIZE]
+
+
+def expected_accuracies(student) -> dict:
+    """Per-shift accuracy (and mean of batch means) of the eval-mode model on the student's own shifts."""
+    images, labels = data()
+    model = eval_model()
+    expected = {}
+    for dx, dy in SHIFTS:
+        try:
+            shifted = as_tensor(student("shift_images", images.clone(), dx, dy), what="shift_images")
+            if shifted.shape != images.shape:
+                raise GradingFailure("wrong shape")
+        except StudentFailure:
+            shifted = shift_images(images, dx, dy)
+        with torch.no_grad():
+            correct = model(shifted.float()).argmax(1) == labels
+        batch_means = [correct[i:i + BATCH_SIZE].float().mean().item() for i in range(0, 10, BATCH_SIZE)]
+        expected[(dx, dy)] = (correct.float().mean().item(), sum(batch_means) / len(batch_means))
+    return expected
+
+
+@pytest.mark.points(1)
+@pytest.mark.public
+def test_is_each_shifts_accuracy_right(student):
+    """Is there one accuracy per (dx, dy), counted per sample (batches of 4, 4 and 2)?"""
+    reply = student.call(NAME, *arguments(), seed=810)
+    if not isinstance(reply.value, dict):
+        raise GradingFailure(f"{NAME}: got {type(reply.value).__name__}, expected a dict {{(dx, dy): accuracy}}.")
+    got = {tuple(int(v) for v in key) if isinstance(key, (tuple, list)) else key: value
+           for key, value in reply.value.items()}
+    if set(got) != set(SHIFTS):
+        raise GradingFailure(f"{NAME}: got keys {sorted(map(str, got))}, expected the shifts {SHIFTS} as "
+                             "(dx, dy) tuples.")
+    for shift, (expected, batch_means) in expected_accuracies(student).items():
+        expect_close(got[shift], expected, what=f"{NAME}: accuracy at shift {shift}", rtol=0, atol=1e-6,
+                     mistakes={mistakes.MEAN_OF_BATCH_MEANS: batch_means} if batch_means != expected else {})
+
+
+@pytest.mark.points(1)
+def test_does_it_evaluate_in_eval_mode_without_gradients(student):
+    """Does the model run in eval() mode under torch.no_grad()?"""
+    observations = student.call(NAME, *arguments(), seed=810).models[0]["observations"]
+    if not observations:
+        raise GradingFailure(f"{NAME}: the model was never called.")
+    if any(seen["training"] for seen in observations):
+        raise GradingFailure(f"{NAME}: the model ran in training mode (dropout on). Call model.eval() first.")
+    if any(seen["grad_enabled"] for seen in observations):
+        raise GradingFailure(f"{NAME}: the forward passes recorded gradients; use torch.no_grad().")
