@@ -15,7 +15,7 @@ from autograder.checks import GradingFailure
 from autograder.load import LoadedSubmission, SubmissionError, load_submission
 from autograder.results import SubmissionResult, TestCaseResult
 from autograder.sandbox import Limits, StudentCode
-from autograder.suites import ASSIGNMENTS, SUITES_DIR, suite_dir
+from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, SUITES_DIR, suite_dir
 
 
 class InvalidSubmission(StudentCode):
@@ -94,7 +94,7 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
     result = SubmissionResult(assignment=assignment, submission=str(path), student=student_id or path.stem,
                               status="ok")
     try:
-        loaded = load_submission(path)
+        loaded = load_submission(path, keep_names=GRADED_CONSTANTS.get(assignment, ()))
         student = StudentCode(loaded, limits)
         result.skipped_content = loaded.skipped
     except SubmissionError as error:

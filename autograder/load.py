@@ -109,8 +109,11 @@ def _summary(statement: ast.stmt, source_lines: list[str]) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_submission(path: str | Path) -> LoadedSubmission:
-    """Parse ``path`` into the chunks the worker should run. Raises SubmissionError if unreadable."""
+def load_submission(path: str | Path, keep_names: tuple[str, ...] = ()) -> LoadedSubmission:
+    """Parse ``path`` into the chunks the worker should run. Raises SubmissionError if unreadable.
+
+    ``keep_names``: top-level names the tests read directly (e.g. SOBEL_X), kept even if no function uses them.
+    """
     path = Path(path)
     loaded = LoadedSubmission(path=str(path))
     statements = []  # (label, statement, cell source lines)
@@ -130,7 +133,7 @@ def load_submission(path: str | Path) -> LoadedSubmission:
 
     definition_types = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     keep = [isinstance(s, definition_types + (ast.Import, ast.ImportFrom)) for _, s, _ in statements]
-    needed = set()
+    needed = set(keep_names)
     for (_, statement, _), kept in zip(statements, keep):
         if isinstance(statement, definition_types):
             needed |= _loaded_names(statement)

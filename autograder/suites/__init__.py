@@ -17,6 +17,9 @@ ASSIGNMENTS: dict[str, dict[str, int]] = {
     "shifted_mnist": {"shift_images": 4, "evaluate_shifted": 2},
 }
 
+# Top-level constants that a suite reads directly (student.get), beside the graded functions.
+GRADED_CONSTANTS: dict[str, tuple[str, ...]] = {"convolution": ("SOBEL_X", "SOBEL_Y")}
+
 
 def suite_dir(assignment: str) -> Path:
     if assignment not in ASSIGNMENTS:

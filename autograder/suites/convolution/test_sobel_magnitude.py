@@ -48,6 +48,8 @@ def test_are_sobel_x_and_sobel_y_the_course_filters(student):
     """Are SOBEL_X (left-to-right changes) and SOBEL_Y (top-to-bottom) defined as in the course?"""
     sobel_x, sobel_y = student.get("SOBEL_X"), student.get("SOBEL_Y")
     for name, got, expected in (("SOBEL_X", sobel_x, SOBEL_X), ("SOBEL_Y", sobel_y, SOBEL_Y)):
+        if got is None:
+            raise GradingFailure(f"{name} is not set yet (it is None): define it as the 3x3 Sobel filter.")
         got = as_tensor(got, what=name)
         if got.shape == (3, 3) and torch.allclose(got.double(), (SOBEL_Y if name == "SOBEL_X" else SOBEL_X).double()):
             raise GradingFailure(f"{name}: got {got.tolist()}, expected {expected.tolist()}.\n"

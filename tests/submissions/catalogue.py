@@ -1,0 +1,254 @@
+"""Realistic wrong submissions, one mistake each, with the score each question should keep.
+
+``expected`` lists only the questions the mistake costs; every other question keeps
+full marks. ``diagnosis`` is a phrase the feedback must contain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    assignment: str
+    replacements: dict[str, str]
+    expected: dict[str, float]
+    diagnosis: str | None = None
+    extra: str = ""
+    notes: str = field(default="", compare=False)
+
+
+LOOPING_APPLY = '''
+def apply_convolution(img, kernel):
+    rows, cols = img.shape[0] - kernel.shape[0] + 1, img.shape[1] - kernel.shape[1] + 1
+    out = torch.zeros(rows, cols, dtype=img.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = compute_convolution_at_position(i, j, img, kernel)
+    return out
+'''
+
+CATALOGUE = [
+    Mistake("flipped_kernel", "convolution", {
+        "compute_convolution_at_position": '''
+def compute_convolution_at_position(i, j, img, kernel):
+    h, w = kernel.shape
+    total = torch.zeros((), dtype=img.dtype)
+    for k in range(h):
+        for l in range(w):
+            total = total + img[i + k, j + l] * kernel[h - 1 - k, w - 1 - l]
+    return total
+''', "apply_convolution": LOOPING_APPLY},
+        # A flipped Sobel filter is the negated filter, so the edge magnitude is unaffected.
+        expected={"compute_convolution_at_position": 1, "apply_convolution": 2}, diagnosis="flipped kernel"),
+    Mistake("centre_indexing_3x3_only", "convolution", {
+        "compute_convolution_at_position": '''
+def compute_convolution_at_position(i, j, img, kernel):
+    total = torch.zeros((), dtype=img.dtype)
+    for k in range(kernel.shape[0]):
+        for l in range(kernel.shape[1]):
+            total = total + img[i + k - 1, j + l - 1] * kernel[k, l]
+    return total
+''', "apply_convolution": '''
+def apply_convolution(img, kernel):
+    height, width = img.shape
+    out = torch.zeros(height - 2, width - 2, dtype=img.dtype)
+    for i in range(1, height - 1):
+        for j in range(1, width - 1):
+            out[i - 1, j - 1] = compute_convolution_at_position(i, j, img, kernel)
+    return out
+'''}, expected={"compute_convolution_at_position": 1, "apply_convolution": 3}, diagnosis="kernel centre",
+        notes="the course's own code: right for 3x3 kernels only"),
+    Mistake("hard_coded_3x3_output", "convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    height, width = img.shape
+    out = torch.zeros(height - 2, width - 2, dtype=img.dtype)
+    for i in range(height - 2):
+        for j in range(width - 2):
+            out[i, j] = compute_convolution_at_position(i, j, img, kernel)
+    return out
+'''}, expected={"apply_convolution": 3}, diagnosis="hard-coded for a 3x3 kernel"),
+    Mistake("sobel_x_y_swapped", "convolution",
+            {"SOBEL_X": "SOBEL_X = torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])"},
+            expected={"sobel_magnitude": 2}, diagnosis="SOBEL_X and SOBEL_Y swapped"),
+    Mistake("sobel_not_normalised", "convolution", {"sobel_magnitude": '''
+def sobel_magnitude(img):
+    return torch.sqrt(apply_convolution(img, SOBEL_X.to(img.dtype)) ** 2 + apply_convolution(img, SOBEL_Y.to(img.dtype)) ** 2)
+'''}, expected={"sobel_magnitude": 2}, diagnosis="not divided by its maximum"),
+    Mistake("sobel_nan_on_constant_image", "convolution", {"sobel_magnitude": '''
+def sobel_magnitude(img):
+    magnitude = torch.sqrt(apply_convolution(img, SOBEL_X.to(img.dtype)) ** 2
+                           + apply_convolution(img, SOBEL_Y.to(img.dtype)) ** 2)
+    return magnitude / magnitude.max()
+'''}, expected={"sobel_magnitude": 2}, diagnosis="got NaN"),
+    Mistake("input_gradient_index_slip", "conv_gradients", {"conv_gradient_wrt_input": '''
+def conv_gradient_wrt_input(dloss_dy, kernel):
+    h, w = kernel.shape
+    rows, cols = dloss_dy.shape[0] + h - 1, dloss_dy.shape[1] + w - 1
+    out = torch.zeros(rows, cols, dtype=dloss_dy.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            total = 0.0
+            for k in range(max(0, i - rows + h), min(h, i + 1)):
+                for l in range(max(0, j - cols + w), min(w, j + 1)):
+                    a = i - k
+                    b = i - l
+                    total += dloss_dy[a, b] * kernel[k, l]
+            out[i, j] = total
+    return out
+'''}, expected={"conv_gradient_wrt_input": 2, "maximize_response": 0}, diagnosis="b = i - l",
+        notes="the course's own slip; on a non-square image gradient ascent then fails with an IndexError"),
+    Mistake("kernel_gradient_transposed", "conv_gradients", {"conv_gradient_wrt_kernel": '''
+def conv_gradient_wrt_kernel(dloss_dy, img):
+    rows, cols = dloss_dy.shape
+    h, w = img.shape[0] - rows + 1, img.shape[1] - cols + 1
+    grad = torch.zeros(w, h, dtype=img.dtype)
+    for k in range(h):
+        for l in range(w):
+            grad[l, k] = (dloss_dy * img[k:k + rows, l:l + cols]).sum()
+    return grad
+'''}, expected={"conv_gradient_wrt_kernel": 2}, diagnosis="transposed result"),
+    Mistake("forward_difference", "conv_gradients", {"numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-5):
+    grad = torch.zeros_like(x)
+    base = float(f(x))
+    for index in range(x.numel()):
+        probe = x.clone()
+        probe.view(-1)[index] += eps
+        grad.view(-1)[index] = (float(f(probe)) - base) / eps
+    return grad
+'''}, expected={"numerical_gradient": 1}, diagnosis="forward difference"),
+    Mistake("numerical_gradient_edits_x_in_place", "conv_gradients", {"numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-5):
+    grad = torch.zeros_like(x)
+    flat = x.view(-1)
+    for index in range(flat.numel()):
+        flat[index] += eps
+        plus = float(f(x))
+        flat[index] -= 2 * eps
+        minus = float(f(x))
+        flat[index] += eps
+        grad.view(-1)[index] = (plus - minus) / (2 * eps)
+    return grad
+'''}, expected={"numerical_gradient": 2}, diagnosis="changed x",
+        notes="the course's own check: +eps, -2 eps, +eps does not restore x exactly in floating point"),
+    Mistake("numerical_gradient_in_float32", "conv_gradients", {"numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-5):
+    x32 = x.detach().float().clone()
+    grad = torch.zeros_like(x32)
+    for index in range(x32.numel()):
+        plus, minus = x32.clone(), x32.clone()
+        plus.view(-1)[index] += eps
+        minus.view(-1)[index] -= eps
+        grad.view(-1)[index] = (float(f(plus)) - float(f(minus))) / (2 * eps)
+    return grad.to(x.dtype)
+'''}, expected={"numerical_gradient": 1}),
+    Mistake("missing_zero_grad", "training", {"train_epoch": '''
+def train_epoch(model, loader, optimizer, loss_fn, device):
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(targets)
+        count += len(targets)
+    return total / count
+'''}, expected={"train_epoch": 1}, diagnosis="zero_grad",
+        notes="the returned loss also differs: the later batches really are trained differently"),
+    Mistake("missing_model_train", "training", {"train_epoch": '''
+def train_epoch(model, loader, optimizer, loss_fn, device):
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(targets)
+        count += len(targets)
+    return total / count
+'''}, expected={"train_epoch": 0}, diagnosis="model.train()",
+        notes="dropout stays off, so parameters, loss and mode all differ"),
+    Mistake("train_epoch_returns_last_batch_loss", "training", {"train_epoch": '''
+def train_epoch(model, loader, optimizer, loss_fn, device):
+    model.train()
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+'''}, expected={"train_epoch": 3}, diagnosis="last batch"),
+    Mistake("evaluate_without_eval_mode", "training", {"evaluate": '''
+@torch.no_grad()
+def evaluate(model, loader, loss_fn, device):
+    total, correct, count = 0.0, 0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        logits = model(inputs)
+        total += loss_fn(logits, targets).item() * len(targets)
+        correct += (logits.argmax(1) == targets).sum().item()
+        count += len(targets)
+    return total / count, correct / count
+'''}, expected={"evaluate": 1}, diagnosis="model.eval()"),
+    Mistake("evaluate_mean_of_batch_means", "training", {"evaluate": '''
+@torch.no_grad()
+def evaluate(model, loader, loss_fn, device):
+    model.eval()
+    losses, correct, count = [], 0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        logits = model(inputs)
+        losses.append(loss_fn(logits, targets).item())
+        correct += (logits.argmax(1) == targets).sum().item()
+        count += len(targets)
+    return sum(losses) / len(losses), correct / count
+'''}, expected={"evaluate": 2}, diagnosis="mean of batch means"),
+    Mistake("evaluate_without_no_grad", "training", {"evaluate": '''
+def evaluate(model, loader, loss_fn, device):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        logits = model(inputs)
+        total += loss_fn(logits, targets).item() * len(targets)
+        correct += (logits.argmax(1) == targets).sum().item()
+        count += len(targets)
+    return total / count, correct / count
+'''}, expected={"evaluate": 2}, diagnosis="torch.no_grad()"),
+    Mistake("shift_with_roll", "shifted_mnist", {"shift_images": '''
+def shift_images(images, dx, dy):
+    return torch.roll(images, shifts=(dy, dx), dims=(-2, -1))
+'''}, expected={"shift_images": 1}, diagnosis="wrap-around torch.roll"),
+    Mistake("shift_dx_dy_swapped", "shifted_mnist", {"shift_images": '''
+def shift_images(images, dx, dy):
+    height, width = images.shape[-2:]
+    dx, dy = dy, dx
+    out = torch.zeros_like(images)
+    if abs(dx) >= width or abs(dy) >= height:
+        return out
+    r0, r1 = max(0, -dy), min(height, height - dy)
+    c0, c1 = max(0, -dx), min(width, width - dx)
+    out[..., r0 + dy:r1 + dy, c0 + dx:c1 + dx] = images[..., r0:r1, c0:c1]
+    return out
+'''}, expected={"shift_images": 1}, diagnosis="dx and dy swapped"),
+    Mistake("evaluate_shifted_mean_of_batch_means", "shifted_mnist", {"evaluate_shifted": '''
+@torch.no_grad()
+def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
+    model.eval()
+    result = {}
+    for dx, dy in shifts:
+        shifted = shift_images(images, dx, dy)
+        batch_accuracies = []
+        for start in range(0, len(labels), batch_size):
+            predictions = model(shifted[start:start + batch_size].to(device)).argmax(1).cpu()
+            batch_accuracies.append((predictions == labels[start:start + batch_size]).float().mean().item())
+        result[(dx, dy)] = sum(batch_accuracies) / len(batch_accuracies)
+    return result
+'''}, expected={"evaluate_shifted": 1}, diagnosis="mean of batch means"),
+]
