@@ -12,6 +12,7 @@ import ast
 import builtins
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def _cells(path: Path) -> list[tuple[str, str]]:
     if path.suffix != ".ipynb":
         raise SubmissionError(f"{path.name}: expected a .ipynb notebook or a .py script")
     try:
-        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        with warnings.catch_warnings():  # students' notebooks often lack cell ids; that is harmless here
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
         raise SubmissionError(f"{path.name} is not a valid notebook (not JSON: {error})") from None
     except Exception as error:  # nbformat raises several types for malformed structure

@@ -53,3 +53,13 @@ def stub_source(assignment: str) -> str:
     for name in GRADED_CONSTANTS.get(assignment, ()):
         replacements[name] = f"{name} = None  # replace with the filter"
     return with_replacements(assignment, replacements)
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """Write code cells (a markdown title first) as an nbformat v4 notebook."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Submission")] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(notebook, str(path))
+    return path
