@@ -1,7 +1,11 @@
-"""Run student code in a separate worker process and call it from the grader.
+"""Run student code in a separate, sandboxed worker process and call it from the grader.
 
-``launch_worker`` is the one place that starts a worker; the batch issue wraps
-it in bubblewrap and resource limits. ``StudentCode`` is the proxy the hidden
+``launch_worker`` is the one place that starts a worker. With ``bwrap``
+(bubblewrap) on the PATH the worker gets no network, a read-only root, a private
+/tmp, tmpfs over everything that could reveal answers (solutions/, the hidden
+suites, the notebooks' sources, .git, the output folder, other submissions) and
+its own PID namespace that dies with the grader. Resource limits (memory,
+CPU time, processes, file size) apply with or without bwrap. ``StudentCode`` is the proxy the hidden
 suites use: ``student.call("apply_convolution", img, kernel)``. Every problem
 on the student's side (missing function, exception, timeout, crash, a value
 that cannot cross the boundary) becomes a ``GradingFailure`` subclass with a
@@ -11,11 +15,17 @@ message written for the student, so it costs that test and nothing else.
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from autograder import protocol
@@ -51,11 +61,114 @@ class Unsendable(StudentFailure):
     pass
 
 
+class WorkerStartError(RuntimeError):
+    """The sandboxed worker failed before running any student code: an internal grading error."""
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Folders of this project that student code must not read: answers, hidden tests, sources, history.
+HIDDEN_PROJECT_PATHS = ("solutions", "autograder/suites", "assignments", "tests", "benchmarks", "examples", ".git")
+SANDBOX_UID_BASE = 61000  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
+
+
+class WeakIsolationWarning(UserWarning):
+    """bubblewrap is missing: student code runs in a plain subprocess (limits still apply)."""
+
+
 @dataclass
 class Limits:
-    call_timeout_s: float = 10.0
-    load_timeout_s: float = 60.0
+    call_timeout_s: float = 10.0          # one call into the student's code
+    load_timeout_s: float = 60.0          # loading the submission (imports and definitions)
+    submission_timeout_s: float = 300.0   # all calls of one submission together
+    memory_bytes: int = 4 * 2**30         # RLIMIT_DATA: heap and anonymous mappings
+    cpu_seconds: int = 600                # RLIMIT_CPU of one worker process
+    processes: int = 64                   # RLIMIT_NPROC (threads count too); only when a uid is set
+    file_bytes: int = 64 * 2**20          # RLIMIT_FSIZE: largest file the worker may write
     threads: int = 1
+
+
+@dataclass
+class Isolation:
+    """Where the sandbox hides things and which uid it runs as (None: the grader's own)."""
+
+    extra_hidden: tuple[Path, ...] = ()
+    uid: int | None = None
+    use_bwrap: bool | None = None  # None: use bwrap when it is on the PATH
+
+    def bwrap(self) -> str | None:
+        if self.use_bwrap is False:
+            return None
+        found = shutil.which("bwrap")
+        if found is None and self.use_bwrap:
+            raise RuntimeError("bubblewrap (bwrap) was requested but is not installed")
+        return found
+
+
+def default_isolation() -> Isolation:
+    """As root with bwrap, the worker drops to a sandbox uid (so RLIMIT_NPROC binds); otherwise it keeps its own."""
+    dropping = os.geteuid() == 0 and shutil.which("bwrap") is not None
+    return Isolation(uid=SANDBOX_UID_BASE if dropping else None)
+
+
+def _runtime_paths() -> list[Path]:
+    """What the worker's Python needs to read: the interpreter, the venv, site-packages, this project."""
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), PROJECT_ROOT}
+    paths |= {Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()}
+    return sorted(paths)
+
+
+def _reachable_binds(paths: list[Path]) -> list[str]:
+    """Arguments that let a non-root uid reach ``paths`` whose ancestors only root may traverse (e.g. /root).
+
+    The closed ancestor is replaced by an empty tmpfs (hiding the rest of it), and its child that leads
+    to each needed path is bound back read-only. (Binding the deep path itself would leave the
+    directories bwrap creates on the way with mode 0700.) Without this a Python installed under
+    /root cannot even start as another uid.
+    """
+    masked, bound = [], []
+    for path in paths:
+        for ancestor in reversed(path.parents[:-1]):  # from the top, "/" excluded
+            if ancestor.stat().st_mode & stat.S_IXOTH:
+                continue
+            if ancestor not in masked:
+                masked.append(ancestor)
+            child = ancestor / path.relative_to(ancestor).parts[0]
+            if child not in bound:
+                bound.append(child)
+            break
+    return [argument for ancestor in masked for argument in ("--tmpfs", str(ancestor))] + \
+        [argument for child in bound for argument in ("--ro-bind", str(child), str(child))]
+
+
+def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[str]:
+    """bubblewrap: no network, read-only root, private /tmp, hidden paths, own PID namespace.
+
+    No user namespace: when the grader is root the worker drops to a plain uid itself, which
+    keeps RLIMIT_NPROC meaningful (the kernel never applies it to uid 0).
+    """
+    arguments = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                 "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                 "--perms", "1777", "--tmpfs", "/tmp"]
+    if os.geteuid() != 0:
+        arguments.insert(1, "--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
+    if drop_to_uid:
+        arguments += _reachable_binds(_runtime_paths())
+    for path in hidden:
+        if path.is_dir():
+            arguments += ["--tmpfs", str(path)]
+    return arguments + ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--"]
+
+
+def _apply_limits(limits: Limits, limit_processes: bool) -> None:
+    """Runs in the child between fork and exec: lower the limits, never raise them."""
+    wanted = [(resource.RLIMIT_DATA, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
+              (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]
+    if limit_processes:
+        wanted.append((resource.RLIMIT_NPROC, limits.processes))
+    for kind, value in wanted:
+        soft, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
 
 
 @dataclass
@@ -79,29 +192,57 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _describe_exit(returncode: int | None) -> str:
+def _describe_exit(returncode: int | None, limits: Limits) -> str:
     if returncode is None:
         return "it stopped answering"
     if returncode < 0:
+        signal_number = -returncode
+        if signal_number == signal.SIGXCPU:
+            return f"it exceeded the CPU-time limit of {limits.cpu_seconds} s"
+        if signal_number == signal.SIGXFSZ:
+            return f"it wrote a file larger than the {limits.file_bytes // 2**20} MiB limit"
         try:
-            return f"killed by signal {signal.Signals(-returncode).name}"
+            name = signal.Signals(signal_number).name
         except ValueError:
-            return f"killed by signal {-returncode}"
+            name = str(signal_number)
+        if signal_number == signal.SIGKILL:
+            return (f"killed by SIGKILL, which usually means it exceeded the "
+                    f"{limits.memory_bytes / 2**30:g} GiB memory limit")
+        return f"killed by signal {name}"
     return f"exit code {returncode}"
 
 
-def launch_worker(limits: Limits) -> tuple[subprocess.Popen, int, int, str]:
+_warned_weak_isolation = False
+
+
+def launch_worker(limits: Limits, isolation: Isolation) -> tuple[subprocess.Popen, int, int, str]:
     """Start ``python -m autograder.worker`` with a pipe each way. Returns (process, send_fd, receive_fd, tmpdir)."""
+    global _warned_weak_isolation
     to_worker_read, to_worker_write = os.pipe()
     from_worker_read, from_worker_write = os.pipe()
     workdir = tempfile.mkdtemp(prefix="autograder-worker-")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads), PYTHONHASHSEED="0",
-               PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autograder.worker", str(to_worker_read), str(from_worker_write)],
-        pass_fds=(to_worker_read, from_worker_write), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, cwd=workdir, env=env, start_new_session=True)
+               PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
+    command = [sys.executable, "-m", "autograder.worker", str(to_worker_read), str(from_worker_write)]
+    bwrap = isolation.bwrap()
+    drop_to_uid = bool(bwrap) and isolation.uid is not None
+    if bwrap:
+        hidden = [PROJECT_ROOT / path for path in HIDDEN_PROJECT_PATHS] + [Path(p) for p in isolation.extra_hidden]
+        command = bwrap_arguments(bwrap, hidden, drop_to_uid) + command
+        if drop_to_uid:
+            env["AUTOGRADER_WORKER_UID"] = str(isolation.uid)
+    elif not _warned_weak_isolation:
+        _warned_weak_isolation = True
+        warnings.warn(WeakIsolationWarning(
+            "bwrap (bubblewrap) not found: student code runs in a plain subprocess with resource limits, but "
+            "it can read files and use the network. Install it: sudo apt-get install bubblewrap"), stacklevel=2)
+    # The launcher's own stderr (bwrap errors, a worker that cannot start) goes to a log for the staff.
+    with open(os.path.join(workdir, "launcher.log"), "wb") as log:
+        process = subprocess.Popen(
+            command, pass_fds=(to_worker_read, from_worker_write), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=log, cwd=workdir, env=env, start_new_session=True,
+            preexec_fn=lambda: _apply_limits(limits, limit_processes=drop_to_uid))
     os.close(to_worker_read), os.close(from_worker_write)
     return process, to_worker_write, from_worker_read, workdir
 
@@ -109,9 +250,12 @@ def launch_worker(limits: Limits) -> tuple[subprocess.Popen, int, int, str]:
 class StudentCode:
     """A proxy to one submission's code, running in a worker process that is restarted after a crash."""
 
-    def __init__(self, submission: LoadedSubmission, limits: Limits | None = None):
+    def __init__(self, submission: LoadedSubmission, limits: Limits | None = None,
+                 isolation: Isolation | None = None):
         self.submission = submission
         self.limits = limits or Limits()
+        self.isolation = isolation or default_isolation()
+        self.deadline = time.monotonic() + self.limits.submission_timeout_s
         self.process: subprocess.Popen | None = None
         self.defined: dict[str, bool] = {}
         self.load_errors: list[str] = []
@@ -121,7 +265,13 @@ class StudentCode:
 
     # -- process management -----------------------------------------------------------------
     def _start(self) -> None:
-        self.process, self._send_fd, self._receive_fd, self._workdir = launch_worker(self.limits)
+        self.process, self._send_fd, self._receive_fd, self._workdir = launch_worker(self.limits, self.isolation)
+        try:  # the worker says "ready" before it sees any student code: failing before that is our fault
+            protocol.receive(self._receive_fd, timeout=self.limits.load_timeout_s)
+        except (EOFError, protocol.ReceiveTimeout, protocol.ProtocolError) as error:
+            log = Path(self._workdir, "launcher.log").read_text(errors="replace")[-2000:]
+            self._kill()
+            raise WorkerStartError(f"the worker process could not start ({type(error).__name__}): {log}") from None
         chunks = [(chunk.label, chunk.code) for chunk in self.submission.chunks]
         try:
             reply = self._exchange({"op": "load", "chunks": chunks}, self.limits.load_timeout_s, "loading your code")
@@ -162,13 +312,20 @@ class StudentCode:
             self._start()
 
     def _exchange(self, request: dict, timeout: float, activity: str) -> dict:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.events.append("timeout")
+            raise StudentTimeout(f"not run: your code used up the {self.limits.submission_timeout_s:g} s "
+                                 "allowed for the whole submission")
+        if remaining < timeout:
+            timeout, activity = remaining, f"{activity} (the submission's time budget ran out)"
         try:
             protocol.send(self._send_fd, request)
             reply = protocol.receive(self._receive_fd, timeout=timeout)
         except protocol.ReceiveTimeout:
             self._kill()
             self.events.append("timeout")
-            raise StudentTimeout(f"timed out after {timeout:g} s while {activity}") from None
+            raise StudentTimeout(f"timed out after {round(timeout, 1):g} s while {activity}") from None
         except (EOFError, BrokenPipeError):
             returncode = self.process.poll() if self.process else None
             if returncode is None and self.process is not None:
@@ -179,7 +336,7 @@ class StudentCode:
             self._kill()
             self.events.append("crashed")
             raise WorkerCrashed(f"the process running your code ended while {activity} "
-                                f"({_describe_exit(returncode)}). Code that calls exit(), os._exit() or "
+                                f"({_describe_exit(returncode, self.limits)}). Code that calls exit(), os._exit() or "
                                 "crashes the interpreter costs the tests that reach it.") from None
         except protocol.ProtocolError as error:
             self._kill()
@@ -216,6 +373,9 @@ class StudentCode:
         if kind == "unsendable":
             raise Unsendable(f"`{name}` returned something that cannot be graded: {error['message']}")
         trace = error.get("traceback") or f"{error['type']}: {error['message']}"
+        if error["type"] == "MemoryError" or "DefaultCPUAllocator: can't allocate memory" in error["message"]:
+            raise StudentException(f"`{name}` exceeded the {self.limits.memory_bytes / 2**30:g} GiB memory limit "
+                                   f"({error['type']}: {error['message'][:200]}).")
         raise StudentException(f"`{name}` raised {error['type']}: {error['message']}\n\nYour traceback:\n{trace}")
 
     def call(self, name: str, *args, seed: int = 0, record_ops: bool = False, timeout: float | None = None,

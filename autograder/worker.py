@@ -203,12 +203,29 @@ class OpRecorder:
         return self.mode.__exit__(*exc)
 
 
+def drop_privileges() -> None:
+    """Inside the sandbox, leave root before anything else runs, so RLIMIT_NPROC applies."""
+    uid = os.environ.pop("AUTOGRADER_WORKER_UID", None)
+    if uid is not None and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
+
+
 def main(argv: list[str]) -> None:
     in_fd, out_fd = int(argv[0]), int(argv[1])
+    import signal
+
+    drop_privileges()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE then raises OSError (EFBIG)
     import torch
 
+    from autograder import protocol
+
     torch.set_num_threads(1)  # graders run many workers side by side; one thread also keeps sums repeatable
-    Worker(in_fd, out_fd).serve()
+    worker = Worker(in_fd, out_fd)
+    protocol.send(out_fd, {"ready": True})
+    worker.serve()
 
 
 if __name__ == "__main__":
