@@ -46,13 +46,75 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
     return 1 if result.status == "internal-error" else 0
 
 
+def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
+                     call_timeout: float = 10.0, force: bool = False) -> int:
+    """Grade a class into OUT with a progress bar; print the summary table."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from autograder.batch import SubmissionLayoutError, discover, grade_class
+    from autograder.sandbox import Limits
+
+    console = Console(highlight=False)
+    try:
+        total = len(discover(submissions, assignment))
+    except SubmissionLayoutError as error:
+        console.print(f"autograder: {error}", markup=False)
+        return 2
+    columns = (TextColumn("grading {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(assignment, total=total)
+
+        def advance(done, total_count, row):
+            bar.update(task, completed=done, description=f"{assignment}: {row['student']} "
+                                                         f"{row['total']:g}/{row['max_score']:g}")
+
+        summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
+                              limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance)
+        bar.update(task, completed=summary.skipped + summary.graded_now)
+    print_class_summary(console, summary, out)
+    if summary.interrupted:
+        console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
+        return 130
+    return 1 if summary.statuses().get("internal-error") else 0
+
+
+def print_class_summary(console, summary, out) -> None:
+    from rich.table import Table
+
+    from autograder.batch import median
+
+    totals = summary.totals
+    table = Table(title=f"{summary.assignment}: {len(summary.rows)} students graded "
+                        f"({summary.graded_now} now, {summary.skipped} already done)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    maximum = summary.rows[0]["max_score"] if summary.rows else 0
+    table.add_row("mean score", f"{sum(totals) / len(totals):.2f} / {maximum:g}" if totals else "-")
+    table.add_row("median score", f"{median(totals):g} / {maximum:g}" if totals else "-")
+    for question, rate in summary.pass_rates().items():
+        table.add_row(f"full marks: {question}", f"{rate:.0%}")
+    for status, count in sorted(summary.statuses().items()):
+        table.add_row(f"status {status}", str(count))
+    console.print(table)
+    console.print(f"gradebook: {out}/gradebook.csv; per student: {out}/<student>/results.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
         description="Grade submissions for the course unit 'from convolutions to convolutional networks'.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    grade = commands.add_parser("grade", help="grade a notebook (.ipynb) or script (.py) for one assignment")
-    grade.add_argument("path", help="the submission: a .ipynb or .py file")
+    grade = commands.add_parser("grade", help="grade one submission, or a whole class with --out")
+    grade.add_argument("path", metavar="SUBMISSIONS",
+                       help="a .ipynb/.py file, a folder of them (student id = file stem), or an nbgrader course "
+                            "with submitted/<student>/<assignment>/")
+    grade.add_argument("--out", help="grade into this folder: gradebook.csv and <student>/results.json "
+                                     "(required for a folder)")
+    grade.add_argument("--workers", type=int, default=None, help="students graded in parallel (default: cores)")
+    grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
     grade.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
     grade.add_argument("--json", dest="json_out", metavar="OUT", help="write Gradescope results.json here")
     grade.add_argument("--timeout", dest="call_timeout", type=float, default=10.0, metavar="S",
@@ -66,9 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    options = {key: value for key, value in vars(args).items() if key != "command"}
     try:
-        return {"grade": grade_main}[args.command](**options)
+        if args.command == "grade" and (args.out or Path(args.path).is_dir()):
+            if not args.out:
+                parser.error("grading a folder needs --out DIR")
+            if args.json_out:
+                parser.error("--json is for a single file; with --out each student gets DIR/<student>/results.json")
+            return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
+                                    workers=args.workers, call_timeout=args.call_timeout, force=args.force)
+        return grade_main(path=args.path, assignment=args.assignment, json_out=args.json_out,
+                          call_timeout=args.call_timeout)
     except KeyboardInterrupt:
         return 130
     except Exception:

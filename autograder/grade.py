@@ -14,7 +14,7 @@ import pytest
 from autograder.checks import GradingFailure
 from autograder.load import LoadedSubmission, SubmissionError, load_submission
 from autograder.results import SubmissionResult, TestCaseResult
-from autograder.sandbox import Limits, StudentCode
+from autograder.sandbox import Isolation, Limits, StudentCode
 from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, SUITES_DIR, suite_dir
 
 
@@ -87,7 +87,7 @@ def run_suite(student: StudentCode, assignment: str) -> GradingPlugin:
 
 
 def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None = None,
-                     student_id: str | None = None) -> SubmissionResult:
+                     isolation: Isolation | None = None, student_id: str | None = None) -> SubmissionResult:
     """Grade the notebook or script at ``path`` for ``assignment``. Never raises for a student's problem."""
     started = time.monotonic()
     path = Path(path)
@@ -95,7 +95,7 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
                               status="ok")
     try:
         loaded = load_submission(path, keep_names=GRADED_CONSTANTS.get(assignment, ()))
-        student = StudentCode(loaded, limits)
+        student = StudentCode(loaded, limits, isolation)
         result.skipped_content = loaded.skipped
     except SubmissionError as error:
         result.status, result.message = "invalid", f"Your submission could not be graded: {error}."

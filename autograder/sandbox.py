@@ -160,7 +160,12 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[s
 
 
 def _apply_limits(limits: Limits, limit_processes: bool) -> None:
-    """Runs in the child between fork and exec: lower the limits, never raise them."""
+    """Runs in the child between fork and exec: lower the limits, never raise them; die with the grader."""
+    try:  # bwrap has --die-with-parent; this covers the plain-subprocess fallback on Linux
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
     wanted = [(resource.RLIMIT_DATA, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
               (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]
     if limit_processes:
@@ -262,6 +267,7 @@ class StudentCode:
         self.load_failure: str | None = None   # set when loading itself timed out or crashed
         self.events: list[str] = []            # "timeout" / "crashed", for the submission's status
         self.output: list[str] = []            # student output since the last drain
+        self._request_id = 0
 
     # -- process management -----------------------------------------------------------------
     def _start(self) -> None:
@@ -319,9 +325,15 @@ class StudentCode:
                                  "allowed for the whole submission")
         if remaining < timeout:
             timeout, activity = remaining, f"{activity} (the submission's time budget ran out)"
+        self._request_id += 1
+        request = request | {"id": self._request_id}
+        deadline = time.monotonic() + timeout
         try:
             protocol.send(self._send_fd, request)
-            reply = protocol.receive(self._receive_fd, timeout=timeout)
+            while True:  # frames with an older id are stale (e.g. from a process the student forked)
+                reply = protocol.receive(self._receive_fd, timeout=max(0.0, deadline - time.monotonic()))
+                if reply.get("id") == self._request_id:
+                    break
         except protocol.ReceiveTimeout:
             self._kill()
             self.events.append("timeout")
@@ -373,6 +385,9 @@ class StudentCode:
         if kind == "unsendable":
             raise Unsendable(f"`{name}` returned something that cannot be graded: {error['message']}")
         trace = error.get("traceback") or f"{error['type']}: {error['message']}"
+        if error["type"] == "OSError" and "File too large" in error["message"]:
+            raise StudentException(f"`{name}` wrote more than the {self.limits.file_bytes // 2**20} MiB allowed for "
+                                   "output and files.")
         if error["type"] == "MemoryError" or "DefaultCPUAllocator: can't allocate memory" in error["message"]:
             raise StudentException(f"`{name}` exceeded the {self.limits.memory_bytes / 2**30:g} GiB memory limit "
                                    f"({error['type']}: {error['message'][:200]}).")

@@ -1,0 +1,246 @@
+"""Grade a whole class: parallel, sandboxed, resumable, with a progress bar and a gradebook.
+
+Each student is graded in a pool process of its own slot (one sandbox uid per
+slot), and each result is written atomically to ``OUT/<student>/``. A rerun skips
+students whose saved result matches their submission's bytes, so after Ctrl-C or
+a kill it finishes the class without losing or duplicating anything. The
+gradebook is always rebuilt from the saved results.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import statistics
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.results import SubmissionResult, write_json_atomic
+from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation
+from autograder.suites import ASSIGNMENTS
+
+SUBMISSION_SUFFIXES = (".ipynb", ".py")
+RESULT_FILE = "grading.json"        # everything we know, for resuming and reports
+GRADESCOPE_FILE = "results.json"    # Gradescope's schema, for the student
+
+
+class SubmissionLayoutError(ValueError):
+    """The submissions folder cannot be read as a class (e.g. two files for one student)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    path: Path
+
+
+@dataclass
+class ClassSummary:
+    assignment: str
+    rows: list[dict] = field(default_factory=list)   # one per student, from the saved results
+    graded_now: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+
+    @property
+    def totals(self) -> list[float]:
+        return [row["total"] for row in self.rows]
+
+    def pass_rates(self) -> dict[str, float]:
+        """Share of students with full marks on each question."""
+        questions = ASSIGNMENTS[self.assignment]
+        if not self.rows:
+            return {question: 0.0 for question in questions}
+        return {question: sum(row[question] == points for row in self.rows) / len(self.rows)
+                for question, points in questions.items()}
+
+    def statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+
+def _pick_file(folder: Path, assignment: str) -> Path | None:
+    candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUBMISSION_SUFFIXES)
+    preferred = [p for p in candidates if p.stem == assignment]
+    return (preferred or candidates or [None])[0]
+
+
+def discover(submissions: str | Path, assignment: str) -> list[Submission]:
+    """A single file, a flat folder (student id = file stem), or nbgrader's submitted/<student>/<assignment>/."""
+    root = Path(submissions)
+    if root.is_file():
+        return [Submission(root.stem, root)]
+    if not root.is_dir():
+        raise SubmissionLayoutError(f"{root} is neither a file nor a folder")
+    if (root / "submitted").is_dir():
+        root = root / "submitted"
+    student_folders = [p for p in sorted(root.iterdir()) if (p / assignment).is_dir()]
+    if student_folders:
+        found = [Submission(folder.name, _pick_file(folder / assignment, assignment)) for folder in student_folders]
+        missing = [s.student for s in found if s.path is None]
+        if missing:
+            raise SubmissionLayoutError(f"no .ipynb or .py file for {', '.join(missing)} under {root}/<student>/"
+                                        f"{assignment}/")
+        return found
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix in SUBMISSION_SUFFIXES)
+    stems = [p.stem for p in files]
+    duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if duplicates:
+        raise SubmissionLayoutError(f"more than one file for student(s) {', '.join(duplicates)} in {root}: keep "
+                                    "one .ipynb or .py per student")
+    if not files:
+        raise SubmissionLayoutError(f"no .ipynb or .py submissions in {root} (nor an nbgrader submitted/ tree "
+                                    f"with an {assignment}/ folder per student)")
+    return [Submission(p.stem, p) for p in files]
+
+
+def fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def saved_result(out: Path, submission: Submission) -> dict | None:
+    """The saved result for this exact submission, or None if absent, unreadable or for other bytes."""
+    try:
+        saved = json.loads((out / submission.student / RESULT_FILE).read_text())
+        return saved if saved.get("sha256") == fingerprint(submission.path) else None
+    except (OSError, ValueError):
+        return None
+
+
+def gradebook_row(saved: dict, assignment: str) -> dict:
+    per_question = {question: 0.0 for question in ASSIGNMENTS[assignment]}
+    for test in saved["tests"]:
+        if test["question"] in per_question:
+            per_question[test["question"]] += test["score"]
+    return {"student": saved["student"], **per_question, "total": saved["score"], "max_score": saved["max_score"],
+            "status": saved["status"]}
+
+
+def write_gradebook(out: Path, assignment: str, rows: list[dict]) -> Path:
+    path = out / "gradebook.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["student", *ASSIGNMENTS[assignment], "total", "max_score", "status"])
+    writer.writeheader()
+    writer.writerows(rows)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(buffer.getvalue())
+    os.replace(temporary, path)
+    return path
+
+
+# -- pool processes -------------------------------------------------------------------------------------
+_slot_isolation: Isolation | None = None
+
+
+def _initialise_slot(slots, extra_hidden: tuple[str, ...]) -> None:
+    """Pool process start-up: take a slot (its own sandbox uid) and leave Ctrl-C to the parent."""
+    global _slot_isolation
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    slot = slots.get()
+    base = default_isolation()
+    _slot_isolation = Isolation(extra_hidden=tuple(Path(p) for p in extra_hidden),
+                                uid=None if base.uid is None else SANDBOX_UID_BASE + 1 + slot)
+
+
+def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: Limits) -> dict:
+    from autograder.grade import grade_submission
+
+    submission_path = Path(path)
+    digest = fingerprint(submission_path)
+    result: SubmissionResult = grade_submission(submission_path, assignment, limits=limits,
+                                                isolation=_slot_isolation, student_id=student)
+    folder = Path(out) / student
+    write_json_atomic(folder / GRADESCOPE_FILE, result.to_gradescope())
+    saved = result.to_dict() | {"sha256": digest}
+    write_json_atomic(folder / RESULT_FILE, saved)  # last: its presence means this student is done
+    return saved
+
+
+def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, workers: int | None = None,
+                limits: Limits | None = None, force: bool = False, progress=None) -> ClassSummary:
+    """Grade every submission under ``submissions`` into ``out``. ``progress(done, total, row)`` is optional."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    everyone = discover(submissions, assignment)
+    summary = ClassSummary(assignment=assignment)
+    # Internal errors are ours, not the student's: a rerun tries them again.
+    pending = [s for s in everyone if force or (saved_result(out, s) or {"status": "internal-error"})["status"]
+               == "internal-error"]
+    summary.skipped = len(everyone) - len(pending)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
+    limits = limits or Limits()
+    hidden = (str(out), str(Path(submissions).resolve() if Path(submissions).is_dir()
+                             else Path(submissions).resolve().parent))
+    attempts: dict[str, int] = {}
+    try:
+        while pending:
+            pending = _run_pool(pending, assignment, out, workers, limits, hidden, summary, progress, attempts,
+                                total=len(everyone))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.rows = [gradebook_row(saved, assignment) for s in everyone if (saved := saved_result(out, s))]
+    write_gradebook(out, assignment, summary.rows)
+    return summary
+
+
+def _run_pool(pending, assignment, out, workers, limits, hidden, summary, progress, attempts, total):
+    """Run one pool over ``pending``; return what is left if a pool process died (it is then retried)."""
+    context = multiprocessing.get_context("spawn")
+    slots = context.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_initialise_slot,
+                               initargs=(slots, hidden))
+    futures = {pool.submit(_grade_and_save, s.student, str(s.path), assignment, str(out), limits): s
+               for s in pending}
+    left = []
+    try:
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                submission = futures[future]
+                try:
+                    saved = future.result()
+                except BrokenProcessPool:
+                    attempts[submission.student] = attempts.get(submission.student, 0) + 1
+                    if attempts[submission.student] < 2:
+                        left.append(submission)
+                        continue
+                    saved = _internal_error(submission, assignment, out, "the grading process died twice")
+                except Exception as error:  # never lose a student to a grader bug: record it
+                    saved = _internal_error(submission, assignment, out, f"{type(error).__name__}: {error}")
+                summary.graded_now += 1
+                if progress:
+                    progress(summary.skipped + summary.graded_now, total, gradebook_row(saved, assignment))
+    except KeyboardInterrupt:
+        for process in list(pool._processes.values()):  # stop now: unfinished students are not saved
+            process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return left
+
+
+def _internal_error(submission: Submission, assignment: str, out: Path, detail: str) -> dict:
+    result = SubmissionResult(assignment=assignment, submission=str(submission.path), student=submission.student,
+                              status="internal-error",
+                              message="internal grading error: the staff have been told; your score may change.")
+    print(f"internal grading error for {submission.student}: {detail}", flush=True)
+    saved = result.to_dict() | {"sha256": fingerprint(submission.path)}
+    write_json_atomic(out / submission.student / GRADESCOPE_FILE, result.to_gradescope())
+    write_json_atomic(out / submission.student / RESULT_FILE, saved)
+    return saved
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

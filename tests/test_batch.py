@@ -1,0 +1,115 @@
+"""`autograder grade FOLDER --out DIR`: layouts, gradebook, resuming, and isolation between students."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from autograder.batch import SubmissionLayoutError, discover, grade_class
+from autograder.sandbox import Limits
+from submissions import SOLUTIONS, stub_source, with_replacements
+
+pytestmark = pytest.mark.slow
+HOG = '''
+def sobel_magnitude(img):
+    while True:
+        pass
+'''
+
+
+def make_class(folder, count=4):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "correct.py").write_text((SOLUTIONS / "shifted_mnist.py").read_text())
+    (folder / "stub.py").write_text(stub_source("shifted_mnist"))
+    for index in range(count - 2):
+        (folder / f"student{index}.py").write_text(stub_source("shifted_mnist") if index % 2 else
+                                                   (SOLUTIONS / "shifted_mnist.py").read_text())
+    return folder
+
+
+def read_gradebook(out):
+    with open(out / "gradebook.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_are_flat_folders_and_nbgrader_trees_both_discovered(tmp_path):
+    flat = make_class(tmp_path / "flat", 3)
+    assert [s.student for s in discover(flat, "shifted_mnist")] == ["correct", "stub", "student0"]
+    tree = tmp_path / "course" / "submitted"
+    for student in ("ann", "ben"):
+        (tree / student / "shifted_mnist").mkdir(parents=True)
+        (tree / student / "shifted_mnist" / "shifted_mnist.ipynb").write_text("{}")
+    assert [(s.student, s.path.name) for s in discover(tmp_path / "course", "shifted_mnist")] == \
+        [("ann", "shifted_mnist.ipynb"), ("ben", "shifted_mnist.ipynb")]
+
+
+def test_are_two_files_for_one_student_refused_clearly(tmp_path):
+    (tmp_path / "ann.py").write_text("")
+    (tmp_path / "ann.ipynb").write_text("")
+    with pytest.raises(SubmissionLayoutError, match="more than one file for student"):
+        discover(tmp_path, "convolution")
+
+
+def test_does_a_class_get_a_gradebook_and_a_results_file_per_student(tmp_path):
+    out = tmp_path / "out"
+    summary = grade_class(submissions=make_class(tmp_path / "class"), assignment="shifted_mnist", out=out, workers=2)
+    rows = {row["student"]: row for row in read_gradebook(out)}
+    assert set(rows) == {"correct", "stub", "student0", "student1"}
+    assert rows["correct"]["total"] == "6.0" and rows["stub"]["total"] == "0.0"
+    assert rows["correct"]["status"] == "ok" and list(rows["correct"])[1:3] == ["shift_images", "evaluate_shifted"]
+    results = json.loads((out / "correct" / "results.json").read_text())
+    assert results["score"] == 6 and summary.pass_rates()["shift_images"] == 0.5
+    # a rerun skips everyone, and --force regrades everyone
+    again = grade_class(submissions=tmp_path / "class", assignment="shifted_mnist", out=out, workers=2)
+    assert (again.skipped, again.graded_now) == (4, 0)
+    forced = grade_class(submissions=tmp_path / "class", assignment="shifted_mnist", out=out, workers=2, force=True)
+    assert forced.graded_now == 4
+
+
+def test_is_a_changed_submission_regraded_on_rerun(tmp_path):
+    folder = make_class(tmp_path / "class", 2)
+    out = tmp_path / "out"
+    grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1)
+    (folder / "stub.py").write_text((SOLUTIONS / "shifted_mnist.py").read_text())
+    summary = grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1)
+    assert summary.graded_now == 1 and {r["student"]: r["total"] for r in read_gradebook(out)}["stub"] == "6.0"
+
+
+def test_does_a_hog_leave_another_students_result_unchanged(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "fair.py").write_text((SOLUTIONS / "convolution.py").read_text())
+    (folder / "hog.py").write_text(with_replacements("convolution", {"sobel_magnitude": HOG}))
+    out = tmp_path / "out"
+    grade_class(submissions=folder, assignment="convolution", out=out, workers=2,
+                limits=Limits(call_timeout_s=3))
+    rows = {row["student"]: row for row in read_gradebook(out)}
+    assert rows["fair"]["total"] == "11.0" and rows["fair"]["status"] == "ok"
+    assert rows["hog"]["sobel_magnitude"] == "1.0" and rows["hog"]["status"] == "timeout"
+
+
+def test_does_a_killed_run_resume_without_losing_or_duplicating_anyone(tmp_path):
+    folder = make_class(tmp_path / "class", 6)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder.cli", "grade", str(folder), "-a", "shifted_mnist", "--out", str(out),
+               "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*/grading.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # as hard as it gets: no chance to clean up
+    process.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/grading.json")}
+    assert 2 <= len(finished) < 6
+    assert not list(out.glob("**/*.tmp"))  # atomic writes leave no half files behind
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    rows = read_gradebook(out)
+    assert sorted(row["student"] for row in rows) == sorted(p.stem for p in folder.iterdir())
+    # students finished before the kill were not graded again
+    assert {name: (out / name / "grading.json").stat().st_mtime_ns for name in finished} == finished

@@ -1,0 +1,123 @@
+"""Hostile and broken submissions cost their author points, never the grader's run.
+
+These run under bubblewrap when it is installed (make test installs it); the
+file-system and network cases need it and are skipped with a reason otherwise.
+"""
+
+import shutil
+import socket
+import threading
+
+import pytest
+
+from autograder.grade import grade_submission
+from autograder.sandbox import PROJECT_ROOT, Limits
+from submissions import with_replacements
+
+pytestmark = pytest.mark.slow
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap) for isolation")
+LIMITS = Limits(call_timeout_s=5, load_timeout_s=30, memory_bytes=2 * 2**30)
+FULL = {"compute_convolution_at_position": 3, "apply_convolution": 5, "sobel_magnitude": 3}
+
+
+def grade_with_sobel(tmp_path, body, extra=""):
+    """Reference convolution submission whose sobel_magnitude runs ``body`` (then answers correctly)."""
+    source = with_replacements("convolution", {"sobel_magnitude": f'''
+def sobel_magnitude(img):
+{body}
+    magnitude = torch.sqrt(apply_convolution(img, SOBEL_X.to(img.dtype)) ** 2
+                           + apply_convolution(img, SOBEL_Y.to(img.dtype)) ** 2)
+    return magnitude / magnitude.max() if magnitude.max() > 0 else magnitude
+'''}, extra=extra)
+    path = tmp_path / "hostile.py"
+    path.write_text(source)
+    result = grade_submission(path, "convolution", limits=LIMITS)
+    scores = {question: earned for question, (earned, _) in result.per_question().items()}
+    messages = "\n".join(t.message for t in result.tests if t.question == "sobel_magnitude")
+    return result, scores, messages
+
+
+def test_does_a_memory_bomb_fail_with_the_memory_limit_named(tmp_path):
+    result, scores, messages = grade_with_sobel(tmp_path, "    hog = bytearray(8 * 2**30)")
+    assert scores == FULL | {"sobel_magnitude": 1}  # the constants test reads no function
+    assert "exceeded the 2 GiB memory limit" in messages
+
+
+def test_does_a_fork_bomb_fail_only_its_question(tmp_path):
+    body = "    import os\n    children = []\n    while True:\n        children.append(os.fork())"
+    result, scores, messages = grade_with_sobel(tmp_path, body)
+    assert scores == FULL | {"sobel_magnitude": 1}
+    assert "BlockingIOError" in messages or "timed out" in messages
+    assert result.status in ("ok", "timeout")
+
+
+def test_does_a_100_mb_print_fail_with_the_output_limit_named(tmp_path):
+    result, scores, messages = grade_with_sobel(tmp_path, "    print('x' * 100_000_000)")
+    assert scores == FULL | {"sobel_magnitude": 1}
+    assert "MiB allowed for output and files" in messages
+
+
+@needs_bwrap
+def test_can_student_code_not_reach_a_server_on_the_graders_loopback(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    port, accepted = server.getsockname()[1], []
+
+    def accept():
+        for _ in range(40):
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    body = f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'leak')"
+    result, scores, messages = grade_with_sobel(tmp_path, body)
+    thread.join()
+    server.close()
+    assert not accepted
+    assert scores == FULL | {"sobel_magnitude": 1} and "ConnectionRefusedError" in messages
+
+
+@needs_bwrap
+@pytest.mark.parametrize("target", ["solutions/convolution.py", "autograder/suites/convolution/test_apply_convolution.py",
+                                    "tests/submissions/catalogue.py", ".git/HEAD"])
+def test_are_the_answers_and_hidden_tests_invisible_to_student_code(tmp_path, target):
+    body = f"    print(open({str(PROJECT_ROOT / target)!r}).read())"
+    result, scores, messages = grade_with_sobel(tmp_path, body)
+    assert scores == FULL | {"sobel_magnitude": 1}
+    assert "FileNotFoundError" in messages
+    assert "def " not in "".join(t.output for t in result.tests)
+
+
+@needs_bwrap
+def test_is_importing_the_solutions_package_impossible(tmp_path):
+    result, scores, messages = grade_with_sobel(tmp_path, "    from solutions.convolution import sobel_magnitude")
+    assert scores == FULL | {"sobel_magnitude": 1} and "Error" in messages
+
+
+@needs_bwrap
+def test_do_writes_outside_the_private_tmp_fail(tmp_path):
+    target = tmp_path / "results.json"
+    body = f"    open({str(target)!r}, 'w').write('{{\"score\": 100}}')"
+    result, scores, messages = grade_with_sobel(tmp_path, body)
+    assert not target.exists()
+    assert scores == FULL | {"sobel_magnitude": 1}
+
+
+@pytest.mark.parametrize("statement, status", [("import os; os._exit(0)", "crashed"),
+                                               ("import sys; sys.exit()", "ok")], ids=["os._exit", "sys.exit"])
+def test_does_exiting_at_import_score_cleanly(tmp_path, statement, status):
+    extra = f"\ndef _at_import():\n    {statement}\n\nON_IMPORT = _at_import()\n\ndef uses():\n    return ON_IMPORT\n"
+    source = with_replacements("convolution", {}, extra=extra)
+    path = tmp_path / "exit.py"
+    path.write_text(source)
+    result = grade_submission(path, "convolution", limits=LIMITS)
+    assert result.status == status
+    if status == "crashed":  # the process is gone before any function could run
+        assert result.score == 0 and "while loading your code" in result.message
+    else:  # SystemExit is caught per statement: the definitions loaded before it still work
+        assert result.score == 11 and any("SystemExit" in error for error in result.load_errors)
