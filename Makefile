@@ -31,10 +31,11 @@ test: setup
 	$(BIN)/python -m pytest -n 2 tests
 
 demo: setup
-	$(BIN)/python benchmarks/train_reference.py
+	$(BIN)/python -m autograder.demo demo-output
 
 benchmark: setup
 	$(BIN)/python benchmarks/train_reference.py
+	$(BIN)/python benchmarks/grading_suites.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-output

@@ -350,10 +350,11 @@ class StudentCode:
             raise WorkerCrashed(f"the process running your code ended while {activity} "
                                 f"({_describe_exit(returncode, self.limits)}). Code that calls exit(), os._exit() or "
                                 "crashes the interpreter costs the tests that reach it.") from None
-        except protocol.ProtocolError as error:
+        except protocol.ProtocolError:
             self._kill()
-            raise Unsendable(f"your code sent back something that could not be decoded while {activity}: "
-                             f"{error}") from None
+            raise Unsendable(f"your code sent back something the grader will not decode while {activity}: only "
+                             "tensors, numbers, strings and lists, tuples or dicts of them are accepted "
+                             "(other objects could run code when unpickled).") from None
         if reply.get("output"):
             self.output.append(reply["output"])
         return reply
