@@ -268,10 +268,16 @@ class StudentCode:
         self.events: list[str] = []            # "timeout" / "crashed", for the submission's status
         self.output: list[str] = []            # student output since the last drain
         self._request_id = 0
+        self._loaded = False
 
     # -- process management -----------------------------------------------------------------
+    def prelaunch(self) -> None:
+        """Start the worker now, so its `import torch` overlaps with the grader's own start-up work."""
+        if self.process is None and not self.load_failure:
+            self.process, self._send_fd, self._receive_fd, self._workdir = launch_worker(self.limits, self.isolation)
+
     def _start(self) -> None:
-        self.process, self._send_fd, self._receive_fd, self._workdir = launch_worker(self.limits, self.isolation)
+        self.prelaunch()
         try:  # the worker says "ready" before it sees any student code: failing before that is our fault
             protocol.receive(self._receive_fd, timeout=self.limits.load_timeout_s)
         except (EOFError, protocol.ReceiveTimeout, protocol.ProtocolError) as error:
@@ -285,6 +291,7 @@ class StudentCode:
             self.load_failure = str(failure)
             raise
         self.defined, self.load_errors = reply["defined"], reply["errors"]
+        self._loaded = True
 
     def _kill(self) -> None:
         if self.process is None:
@@ -299,8 +306,8 @@ class StudentCode:
                 os.close(fd)
             except OSError:
                 pass
-        subprocess.run(["rm", "-rf", self._workdir], check=False)
-        self.process = None
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        self.process, self._loaded = None, False
 
     def close(self) -> None:
         self._kill()
@@ -314,7 +321,7 @@ class StudentCode:
     def ensure_started(self) -> None:
         if self.load_failure:
             raise WorkerCrashed(self.load_failure)
-        if self.process is None:
+        if self.process is None or not self._loaded:
             self._start()
 
     def _exchange(self, request: dict, timeout: float, activity: str) -> dict:
