@@ -433,5 +433,10 @@ class StudentCode:
         return _decode(reply["value"])
 
     def drain_output(self) -> str:
+        """What the student's code printed since the last drain, capped at OUTPUT_CAP_BYTES per test."""
+        from autograder.worker import OUTPUT_CAP_BYTES
+
         text, self.output = "".join(self.output), []
+        if len(text) > OUTPUT_CAP_BYTES:
+            text = text[:OUTPUT_CAP_BYTES] + f"\n[... output truncated: {len(text)} characters in this test]"
         return text

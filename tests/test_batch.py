@@ -113,3 +113,27 @@ def test_does_a_killed_run_resume_without_losing_or_duplicating_anyone(tmp_path)
     assert sorted(row["student"] for row in rows) == sorted(p.stem for p in folder.iterdir())
     # students finished before the kill were not graded again
     assert {name: (out / name / "grading.json").stat().st_mtime_ns for name in finished} == finished
+
+
+def test_can_a_student_not_forge_the_gradebook_or_anothers_results(tmp_path):
+    folder, out = tmp_path / "class", tmp_path / "out"
+    folder.mkdir()
+    (folder / "honest.py").write_text(stub_source("shifted_mnist"))
+    forge = f"""
+def shift_images(images, dx, dy):
+    for target in ({str(out / 'gradebook.csv')!r}, {str(out / 'honest' / 'results.json')!r},
+                   {str(out / 'forger' / 'grading.json')!r}):
+        try:
+            with open(target, "w") as handle:
+                handle.write('{{"score": 100}}')
+        except OSError:
+            pass
+    return images
+"""
+    (folder / "forger.py").write_text(with_replacements("shifted_mnist", {"shift_images": forge}))
+    grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=2)
+    rows = {row["student"]: row for row in read_gradebook(out)}
+    # returning the input unchanged earns only "shape and dtype kept, input untouched" (1 point)
+    assert rows["honest"]["total"] == "0.0" and rows["forger"]["total"] == "1.0"
+    assert json.loads((out / "honest" / "results.json").read_text())["score"] == 0
+    assert json.loads((out / "forger" / "grading.json").read_text())["score"] == 1

@@ -4,6 +4,7 @@ These run under bubblewrap when it is installed (make test installs it); the
 file-system and network cases need it and are skipped with a reason otherwise.
 """
 
+import os
 import shutil
 import socket
 import threading
@@ -15,6 +16,8 @@ from autograder.sandbox import PROJECT_ROOT, Limits
 from submissions import with_replacements
 
 pytestmark = pytest.mark.slow
+if os.environ.get("CI") and shutil.which("bwrap") is None:
+    raise RuntimeError("CI must test the bubblewrap path, but bwrap is not installed (make test installs it)")
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (bwrap) for isolation")
 LIMITS = Limits(call_timeout_s=5, load_timeout_s=30, memory_bytes=2 * 2**30)
 FULL = {"compute_convolution_at_position": 3, "apply_convolution": 5, "sobel_magnitude": 3}
@@ -121,3 +124,39 @@ def test_does_exiting_at_import_score_cleanly(tmp_path, statement, status):
         assert result.score == 0 and "while loading your code" in result.message
     else:  # SystemExit is caught per statement: the definitions loaded before it still work
         assert result.score == 11 and any("SystemExit" in error for error in result.load_errors)
+
+
+def test_does_grading_work_without_bwrap_with_one_clear_warning(tmp_path, monkeypatch):
+    from autograder import sandbox
+    from autograder.sandbox import Isolation, WeakIsolationWarning
+
+    monkeypatch.setattr(sandbox, "_warned_weak_isolation", False)
+    path = tmp_path / "plain.py"
+    path.write_text(with_replacements("convolution", {}))
+    with pytest.warns(WeakIsolationWarning, match="isolation|bwrap") as caught:
+        first = grade_submission(path, "convolution", limits=LIMITS, isolation=Isolation(use_bwrap=False))
+        second = grade_submission(path, "convolution", limits=LIMITS, isolation=Isolation(use_bwrap=False))
+    assert first.score == second.score == 11
+    assert len([w for w in caught if issubclass(w.category, WeakIsolationWarning)]) == 1
+
+
+def test_are_the_limits_applied_without_bwrap_too(tmp_path, monkeypatch):
+    from autograder import sandbox
+    from autograder.sandbox import Isolation, WeakIsolationWarning
+
+    monkeypatch.setattr(sandbox, "_warned_weak_isolation", False)
+
+    source = with_replacements("convolution", {"sobel_magnitude": "def sobel_magnitude(img):\n"
+                                                                    "    hog = bytearray(8 * 2**30)\n"})
+    path = tmp_path / "hog.py"
+    path.write_text(source)
+    with pytest.warns(WeakIsolationWarning):
+        result = grade_submission(path, "convolution", limits=LIMITS, isolation=Isolation(use_bwrap=False))
+    assert "exceeded the 2 GiB memory limit" in " ".join(t.message for t in result.tests)
+
+
+def test_is_printed_output_capped_per_test(tmp_path):
+    result, scores, messages = grade_with_sobel(tmp_path, "    for _ in range(40):\n        print('y' * 10_000)")
+    assert scores == FULL
+    outputs = [t.output for t in result.tests if t.question == "sobel_magnitude" and t.output]
+    assert outputs and all(len(o) <= 64 * 1024 + 100 and "output truncated" in o for o in outputs)
