@@ -133,7 +133,9 @@ def shift_images(images, dx, dy):
     (folder / "forger.py").write_text(with_replacements("shifted_mnist", {"shift_images": forge}))
     grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=2)
     rows = {row["student"]: row for row in read_gradebook(out)}
-    # returning the input unchanged earns only "shape and dtype kept, input untouched" (1 point)
-    assert rows["honest"]["total"] == "0.0" and rows["forger"]["total"] == "1.0"
+    # Returning the input unchanged keeps only "shape and dtype kept" (1 of 4) in shift_images;
+    # evaluate_shifted is graded against the student's own shifts and is the reference code here (2 of 2).
+    assert rows["honest"]["total"] == "0.0"
+    assert (rows["forger"]["shift_images"], rows["forger"]["total"]) == ("1.0", "3.0")
     assert json.loads((out / "honest" / "results.json").read_text())["score"] == 0
-    assert json.loads((out / "forger" / "grading.json").read_text())["score"] == 1
+    assert json.loads((out / "forger" / "grading.json").read_text())["score"] == 3
