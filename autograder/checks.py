@@ -68,7 +68,7 @@ def as_tensor(got: Any, *, what: str) -> Tensor:
         raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor.") from None
 
 
-MistakeTable = Mapping[str, "Tensor | Callable[[], Tensor]"]
+MistakeTable = Mapping[str, Tensor | Callable[[], Tensor]]
 
 
 def matching_mistakes(got: Tensor, mistakes: MistakeTable) -> list[str]:
@@ -149,3 +149,23 @@ FORBIDDEN_OP = re.compile(r"^(aten\._?(convolution|conv\d|conv_transpose|conv_de
 
 def forbidden_ops(ops: Iterable[str]) -> list[str]:
     return sorted(op for op in ops if FORBIDDEN_OP.match(op))
+
+
+def expect_dtype_kept(student, name: str, arguments_for) -> None:
+    """Call ``name(*arguments_for(dtype))`` for float32 and float64: the result must keep that dtype."""
+    import torch as _torch
+
+    for dtype in (_torch.float32, _torch.float64):
+        got = as_tensor(student(name, *arguments_for(dtype)), what=f"{name} on {dtype} inputs")
+        if got.dtype != dtype:
+            raise GradingFailure(f"{name} on {dtype} inputs: got dtype {got.dtype}, expected {dtype}. "
+                                 "Create new tensors with the input's dtype (e.g. dtype=img.dtype).")
+
+
+def expect_no_library_convolution(student, name: str, *args, advice: str) -> None:
+    """Run ``name(*args)`` while recording its aten ops: none may be a library convolution."""
+    reply = student.call(name, *args, record_ops=True)
+    as_tensor(reply.value, what=name)  # any tensor will do: values are graded by other tests
+    used = forbidden_ops(reply.ops)
+    if used:
+        raise GradingFailure(f"{name} called a library convolution ({', '.join(used)}). {advice}")

@@ -1,6 +1,5 @@
 """Expected gradients straight from torch.autograd (float64), independent of solutions/."""
 
-import torch
 import torch.nn.functional as F
 
 

@@ -6,7 +6,6 @@ The model arrives in eval mode, so a loop that forgets model.train() differs.
 """
 
 import pytest
-import torch
 
 from autograder import mistakes, zoo
 from autograder.cases import digit_batch
