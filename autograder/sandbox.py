@@ -117,27 +117,33 @@ def _runtime_paths() -> list[Path]:
     return sorted(paths)
 
 
-def _reachable_binds(paths: list[Path]) -> list[str]:
-    """Arguments that let a non-root uid reach ``paths`` whose ancestors only root may traverse (e.g. /root).
-
-    The closed ancestor is replaced by an empty tmpfs (hiding the rest of it), and its child that leads
-    to each needed path is bound back read-only. (Binding the deep path itself would leave the
-    directories bwrap creates on the way with mode 0700.) Without this a Python installed under
-    /root cannot even start as another uid.
-    """
-    masked, bound = [], []
+def _closed_ancestors(paths: list[Path]) -> list[Path]:
+    """The highest ancestor of each path that only its owner may traverse (e.g. /root, mode 700)."""
+    closed = []
     for path in paths:
         for ancestor in reversed(path.parents[:-1]):  # from the top, "/" excluded
-            if ancestor.stat().st_mode & stat.S_IXOTH:
-                continue
-            if ancestor not in masked:
-                masked.append(ancestor)
-            child = ancestor / path.relative_to(ancestor).parts[0]
-            if child not in bound:
-                bound.append(child)
-            break
-    return [argument for ancestor in masked for argument in ("--tmpfs", str(ancestor))] + \
-        [argument for child in bound for argument in ("--ro-bind", str(child), str(child))]
+            if not ancestor.stat().st_mode & stat.S_IXOTH:
+                if ancestor not in closed:
+                    closed.append(ancestor)
+                break
+    return closed
+
+
+def _rebinds(paths: list[Path], covers: list[Path]) -> list[str]:
+    """After an empty tmpfs is mounted on each cover, bind back, read-only, what ``paths`` need beneath it.
+
+    The folder bound back is the cover's child that leads to the path (binding the deep path itself
+    would leave the directories bwrap creates on the way with mode 0700, closed to the sandbox uid).
+    """
+    rebound = []
+    for path in paths:
+        for cover in covers:
+            if cover in path.parents:
+                child = cover / path.relative_to(cover).parts[0]
+                if child not in rebound:
+                    rebound.append(child)
+                break
+    return [argument for child in rebound for argument in ("--ro-bind", str(child), str(child))]
 
 
 def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[str]:
@@ -151,10 +157,17 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[s
                  "--perms", "1777", "--tmpfs", "/tmp"]
     if os.geteuid() != 0:
         arguments.insert(1, "--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
-    if drop_to_uid:
-        arguments += _reachable_binds(_runtime_paths())
+    runtime = _runtime_paths()
+    # A checkout or a venv under /tmp comes back through the private /tmp.
+    arguments += _rebinds(runtime, [Path("/tmp")])
+    if drop_to_uid:  # a Python under /root (mode 700) must stay reachable once the worker is another uid
+        closed = _closed_ancestors(runtime)
+        arguments += [argument for path in closed for argument in ("--tmpfs", str(path))]
+        arguments += _rebinds(runtime, closed)
     for path in hidden:
-        if path.is_dir():
+        path = path.resolve()
+        # Never hide a folder that holds what the worker runs on (say, submissions kept in the repo's root).
+        if path.is_dir() and not any(path == needed or path in needed.parents for needed in runtime):
             arguments += ["--tmpfs", str(path)]
     return arguments + ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--"]
 

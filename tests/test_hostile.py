@@ -160,3 +160,22 @@ def test_is_printed_output_capped_per_test(tmp_path):
     assert scores == FULL
     outputs = [t.output for t in result.tests if t.question == "sobel_magnitude" and t.output]
     assert outputs and all(len(o) <= 64 * 1024 + 100 and "output truncated" in o for o in outputs)
+
+
+def test_is_a_folder_holding_the_runtime_never_hidden():
+    from autograder.sandbox import PROJECT_ROOT, bwrap_arguments
+
+    arguments = bwrap_arguments("bwrap", [PROJECT_ROOT, PROJECT_ROOT / "solutions"], drop_to_uid=False)
+    hidden = [arguments[i + 1] for i, a in enumerate(arguments) if a == "--tmpfs"]
+    assert str(PROJECT_ROOT / "solutions") in hidden and str(PROJECT_ROOT) not in hidden
+
+
+def test_does_a_checkout_under_tmp_come_back_through_the_private_tmp(monkeypatch):
+    from pathlib import Path
+
+    from autograder import sandbox
+
+    monkeypatch.setattr(sandbox, "_runtime_paths", lambda: [Path("/tmp/ci/clone/.venv"), Path("/tmp/ci/clone")])
+    arguments = sandbox.bwrap_arguments("bwrap", [], drop_to_uid=False)
+    assert arguments.index("/tmp") < arguments.index("/tmp/ci")  # private /tmp first, then the bind on top
+    assert arguments[arguments.index("/tmp/ci") - 1] == "--ro-bind" and arguments.count("/tmp/ci") == 2
