@@ -111,9 +111,14 @@ def default_isolation() -> Isolation:
 
 
 def _runtime_paths() -> list[Path]:
-    """What the worker's Python needs to read: the interpreter, the venv, site-packages, this project."""
+    """What the worker's Python needs to read: the interpreter, the venv, site-packages, this project.
+
+    Not every sys.path entry: under pytest that holds tests/, which must stay hidden.
+    """
+    import site
+
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), PROJECT_ROOT}
-    paths |= {Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()}
+    paths |= {Path(entry).resolve() for entry in site.getsitepackages() if Path(entry).is_dir()}
     return sorted(paths)
 
 
