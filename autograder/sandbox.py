@@ -162,6 +162,9 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[s
                  "--perms", "1777", "--tmpfs", "/tmp"]
     if os.geteuid() != 0:
         arguments.insert(1, "--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
+    # --dev gives a minimal /dev: bring the NVIDIA device nodes in, or CUDA tests cannot run in the sandbox.
+    for device in sorted(Path("/dev").glob("nvidia*")):
+        arguments += ["--dev-bind", str(device), str(device)]
     runtime = _runtime_paths()
     # A checkout or a venv under /tmp comes back through the private /tmp.
     arguments += _rebinds(runtime, [Path("/tmp")])
