@@ -105,9 +105,13 @@ class Isolation:
 
 
 def default_isolation() -> Isolation:
-    """As root with bwrap, the worker drops to a sandbox uid (so RLIMIT_NPROC binds); otherwise it keeps its own."""
+    """As root with bwrap, the worker drops to a sandbox uid (so RLIMIT_NPROC binds); otherwise it keeps its own.
+
+    RLIMIT_NPROC counts every process of a uid, so two graders running side by side must not share one:
+    a grader of its own takes a uid from its pid (62000-65999); the batch pool's slots use 61001-61999.
+    """
     dropping = os.geteuid() == 0 and shutil.which("bwrap") is not None
-    return Isolation(uid=SANDBOX_UID_BASE if dropping else None)
+    return Isolation(uid=SANDBOX_UID_BASE + 1000 + os.getpid() % 4000 if dropping else None)
 
 
 def _runtime_paths() -> list[Path]:
