@@ -223,7 +223,9 @@ def _run_pool(pending, assignment, out, workers, limits, hidden, summary, progre
                 if progress:
                     progress(summary.skipped + summary.graded_now, total, gradebook_row(saved, assignment))
     except KeyboardInterrupt:
-        for process in list(pool._processes.values()):  # stop now: unfinished students are not saved
+        # Stop now: unfinished students are not saved and a rerun grades them. concurrent.futures has no
+        # public way to kill busy pool processes, hence the private attribute.
+        for process in list(pool._processes.values()):
             process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
         raise

@@ -9,7 +9,6 @@ A cell with a syntax error costs only the definitions inside it.
 from __future__ import annotations
 
 import ast
-import builtins
 import json
 import re
 import warnings
@@ -19,7 +18,6 @@ from pathlib import Path
 import nbformat
 
 DEFINITION_PATTERN = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
-BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 class SubmissionError(ValueError):

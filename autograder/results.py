@@ -8,9 +8,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-STATUSES = ("ok", "timeout", "crashed", "invalid", "internal-error")
-
-
 @dataclass
 class TestCaseResult:
     name: str             # the test's question-phrased docstring
@@ -29,7 +26,7 @@ class SubmissionResult:
     assignment: str
     submission: str
     student: str
-    status: str
+    status: str           # ok | timeout | crashed | invalid | internal-error
     tests: list[TestCaseResult] = field(default_factory=list)
     skipped_content: list[str] = field(default_factory=list)
     load_errors: list[str] = field(default_factory=list)

@@ -209,7 +209,6 @@ class Reply:
     args_after: list
     models: list[dict] = field(default_factory=list)
     ops: list[str] = field(default_factory=list)
-    output: str = ""
 
 
 def _decode(value: Any) -> Any:
@@ -392,10 +391,6 @@ class StudentCode:
         return reply
 
     # -- the API the suites use -------------------------------------------------------------------
-    def has(self, name: str) -> bool:
-        self.ensure_started()
-        return name in self.defined
-
     def _missing(self, name: str) -> NotDefined:
         reason = self.submission.broken.get(name)
         message = f"`{name}` is not defined in your submission"
@@ -443,7 +438,7 @@ class StudentCode:
         if not reply["ok"]:
             self._raise_error(reply["error"])
         return Reply(value=_decode(reply["value"]), args_after=_decode(reply["args_after"]),
-                     models=reply.get("models", []), ops=reply.get("ops", []), output=reply.get("output", ""))
+                     models=reply.get("models", []), ops=reply.get("ops", []))
 
     def __call__(self, name: str, *args, **kwargs) -> Any:
         """Shortcut: the decoded return value of ``name(*args, **kwargs)``."""

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder import mistakes
 from autograder.cases import KERNEL_SHAPES, conv_case, gradient_case, random_tensor
 from autograder.checks import GradingFailure, expect_tensor
 from solutions.conv_gradients import (conv_gradient_wrt_input, conv_gradient_wrt_kernel, maximize_response,
@@ -97,23 +98,9 @@ def test_does_gradient_ascent_increase_the_response_like_autograd_would():
     expect_tensor(image, expected, what="maximize_response image")
 
 
-# The two mistakes of the original course material, as small wrong functions.
-# They must be caught by the same checks (expect_tensor on the shared cases) that the hidden suites use.
-
-def input_gradient_with_index_slip(dloss_dy, kernel):
-    """The course's code: `b = i - l` where it should be `b = j - l`."""
-    num_rows_kernel, num_cols_kernel = kernel.shape
-    rows, cols = dloss_dy.shape[0] + num_rows_kernel - 1, dloss_dy.shape[1] + num_cols_kernel - 1
-    out = torch.zeros(rows, cols, dtype=dloss_dy.dtype)
-    for i in range(rows):
-        for j in range(cols):
-            for k in range(max(0, i - rows + num_rows_kernel), min(num_rows_kernel, i + 1)):
-                for l in range(max(0, j - cols + num_cols_kernel), min(num_cols_kernel, j + 1)):
-                    a, b = i - k, i - l
-                    if 0 <= b < dloss_dy.shape[1]:
-                        out[i, j] += dloss_dy[a, b] * kernel[k, l]
-    return out
-
+# The two mistakes of the original course material, as small wrong functions. They must be caught by the
+# same checks (expect_tensor on the shared cases) that the hidden suites use. The index slip is the one the
+# grader itself reproduces to name the mistake (autograder.mistakes); the centred 3x3 loop is written here.
 
 def convolution_centred_3x3(img, kernel):
     """The course's code: (i, j) is the kernel centre and the output is always (H-2, W-2)."""
@@ -130,7 +117,7 @@ def convolution_centred_3x3(img, kernel):
 def test_is_the_index_slip_in_the_input_gradient_caught():
     img, kernel, dloss_dy = gradient_case((3, 3))
     with pytest.raises(GradingFailure, match="values differ"):
-        expect_tensor(input_gradient_with_index_slip(dloss_dy, kernel), conv_gradient_wrt_input(dloss_dy, kernel),
+        expect_tensor(mistakes.input_gradient_with_index_slip(dloss_dy, kernel), conv_gradient_wrt_input(dloss_dy, kernel),
                       what="dL/dx")
 
 

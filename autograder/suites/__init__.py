@@ -26,6 +26,3 @@ def suite_dir(assignment: str) -> Path:
         raise KeyError(f"unknown assignment {assignment!r}; expected one of {', '.join(ASSIGNMENTS)}")
     return SUITES_DIR / assignment
 
-
-def total_points(assignment: str) -> int:
-    return sum(ASSIGNMENTS[assignment].values())
