@@ -1,8 +1,9 @@
 """Turn a notebook or script into the definitions the tests need, and list what was skipped.
 
-Kept: imports, function and class definitions, and top-level assignments whose
-names those definitions use (followed transitively). Skipped: everything else
-(training runs, plots, downloads, prints), shell lines (``!``) and magics (``%``).
+Kept: function and class definitions, and the top-level imports and assignments
+whose names those definitions use (followed transitively). Skipped: everything
+else (training runs, plots, downloads, prints, imports nothing graded uses, such
+as matplotlib or otter), shell lines (``!``) and magics (``%``).
 A cell with a syntax error costs only the definitions inside it.
 """
 
@@ -97,6 +98,9 @@ def _loaded_names(node: ast.AST) -> set[str]:
 
 
 def _assigned_names(node: ast.stmt) -> set[str]:
+    """Names a top-level assignment or import binds (``import a.b`` binds ``a``)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
     targets = {ast.Assign: lambda s: s.targets, ast.AnnAssign: lambda s: [s.target],
                ast.AugAssign: lambda s: [s.target]}
     names = set()
@@ -133,7 +137,12 @@ def load_submission(path: str | Path, keep_names: tuple[str, ...] = ()) -> Loade
         statements.extend((label, statement, lines) for statement in tree.body)
 
     definition_types = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    keep = [isinstance(s, definition_types + (ast.Import, ast.ImportFrom)) for _, s, _ in statements]
+    # An import is kept like an assignment, only when a kept statement reads a name it binds: importing
+    # matplotlib or otter in the worker would cost seconds per submission for nothing. Star imports
+    # bind unknown names and __future__ imports change compilation, so those are always kept.
+    keep = [isinstance(s, definition_types) or (isinstance(s, ast.ImportFrom) and
+            (s.module == "__future__" or any(alias.name == "*" for alias in s.names)))
+            for _, s, _ in statements]
     needed = set(keep_names)
     for (_, statement, _), kept in zip(statements, keep):
         if isinstance(statement, definition_types):

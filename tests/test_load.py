@@ -16,13 +16,30 @@ def test_are_definitions_and_their_dependencies_kept_and_the_rest_skipped(tmp_pa
     ])
     loaded = load_submission(path)
     kept = "\n".join(chunk.code for chunk in loaded.chunks)
-    for expected in ("import torch", "SCALE = 2", "def scaled", "def helper", "OFFSET = BASE + 1", "BASE = 3"):
+    for expected in ("SCALE = 2", "def scaled", "def helper", "OFFSET = BASE + 1", "BASE = 3"):
         assert expected in kept
-    for dropped in ("unused", "print('hi')", "scaled(3)", "range(10**9)", "__main__"):
+    for dropped in ("import torch", "unused", "print('hi')", "scaled(3)", "range(10**9)", "__main__"):
         assert dropped not in kept
     skipped = "\n".join(loaded.skipped)
     assert "`!pip install torch` (shell command or magic)" in skipped
     assert "cell magic `%%time`" in skipped and "`print('hi')`" in skipped and "`scaled(3)`" in skipped
+
+
+def test_are_only_the_imports_that_definitions_use_kept(tmp_path):
+    path = write_notebook(tmp_path / "nb.ipynb", [
+        "import otter\nimport matplotlib.pyplot as plt\nimport torch.nn.functional as F\nfrom torch import Tensor\n"
+        "from __future__ import annotations\nimport numpy as np\nLIMIT = np.pi",
+        "def f(x: Tensor) -> Tensor:\n    return F.relu(x) * LIMIT",
+        "plt.plot([1, 2])\ngrader = otter.Notebook()",
+    ])
+    loaded = load_submission(path)
+    kept = "\n".join(chunk.code for chunk in loaded.chunks)
+    for expected in ("import torch.nn.functional as F", "from torch import Tensor", "from __future__",
+                     "import numpy as np", "LIMIT = np.pi"):
+        assert expected in kept
+    assert "otter" not in kept and "matplotlib" not in kept
+    skipped = "\n".join(loaded.skipped)
+    assert "`import otter` (not needed by any definition)" in skipped and "`plt.plot([1, 2])`" in skipped
 
 
 def test_do_line_numbers_in_a_cell_survive_for_tracebacks(tmp_path):
@@ -41,7 +58,7 @@ def test_is_a_script_loaded_like_one_cell(tmp_path):
     path = tmp_path / "s.py"
     path.write_text("import torch\ndef f():\n    return torch.ones(1)\nf()\n")
     loaded = load_submission(path)
-    assert loaded.defined == ["f"] and loaded.skipped == ["s.py: `f()` (not needed by any definition)"]
+    assert loaded.defined == ["torch", "f"] and loaded.skipped == ["s.py: `f()` (not needed by any definition)"]
 
 
 @pytest.mark.parametrize("name, content, message", [
