@@ -10,7 +10,8 @@ from pathlib import Path
 from autograder.suites import ASSIGNMENTS
 
 
-def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_timeout: float = 10.0) -> int:
+def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_timeout: float = 10.0,
+               questions: list[str] | None = None) -> int:
     """Grade one file, print a per-question table, optionally write Gradescope results.json."""
     from rich.console import Console
     from rich.table import Table
@@ -22,7 +23,7 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
     if not Path(path).is_file():
         print(f"autograder: {path} is not a file", file=sys.stderr)
         return 2
-    result = grade_submission(path, assignment, limits=Limits(call_timeout_s=call_timeout))
+    result = grade_submission(path, assignment, limits=Limits(call_timeout_s=call_timeout), questions=questions)
     console = Console(highlight=False)
     table = Table(title=f"{result.student} — {assignment} ({result.status}, {result.duration_s:.1f} s)")
     table.add_column("question")
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
     grade.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
     grade.add_argument("--json", dest="json_out", metavar="OUT", help="write Gradescope results.json here")
+    grade.add_argument("--question", "-q", dest="questions", action="append", metavar="NAME",
+                       help="grade only this question (repeatable; a single file only)")
     grade.add_argument("--timeout", dest="call_timeout", type=float, default=10.0, metavar="S",
                        help="seconds allowed per call into the student's code (default 10)")
     return parser
@@ -134,10 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("grading a folder needs --out DIR")
             if args.json_out:
                 parser.error("--json is for a single file; with --out each student gets DIR/<student>/results.json")
+            if args.questions:
+                parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
                                     workers=args.workers, call_timeout=args.call_timeout, force=args.force)
+        unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))
+        if unknown:
+            parser.error(f"{args.assignment} has no question {', '.join(unknown)}; "
+                         f"choose from {', '.join(ASSIGNMENTS[args.assignment])}")
         return grade_main(path=args.path, assignment=args.assignment, json_out=args.json_out,
-                          call_timeout=args.call_timeout)
+                          call_timeout=args.call_timeout, questions=args.questions)
     except KeyboardInterrupt:
         return 130
     except Exception:
