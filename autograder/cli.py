@@ -103,6 +103,63 @@ def print_class_summary(console, summary, out) -> None:
     console.print(f"gradebook: {out}/gradebook.csv; per student: {out}/<student>/results.json")
 
 
+def release_main(*, assignments: list[str] | None = None) -> int:
+    """Generate release/<assignment>/ with nbgrader, scan it for leaks, and list what a student gets."""
+    from rich.console import Console
+
+    from autograder.release import ReleaseError, release
+
+    console = Console(highlight=False)
+    try:
+        reports = release(assignments=assignments)
+    except ReleaseError as error:
+        console.print(f"autograder release: {error}", markup=False)
+        return 1
+    for report in reports:
+        console.print(f"[bold]{report.assignment}[/bold] -> {report.folder}: {', '.join(report.files)}")
+        for helper in report.helpers_updated:
+            console.print(f"  updated {helper} from the package", markup=False)
+    console.print("No solution code, hidden tests or staff paths found in the released files.")
+    return 0
+
+
+def check_main(*, notebook: str, assignment: str | None = None) -> int:
+    """Run a notebook's public checks from the terminal; exit 1 when one fails."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from autograder.load import SubmissionError
+    from autograder.selfcheck import assignment_for, definitions, find_tests_dir, run_checks
+
+    console = Console(highlight=False)
+    path = Path(notebook)
+    try:
+        assignment = assignment_for(path, assignment)
+        tests_dir = find_tests_dir(path, assignment)
+        env, errors = definitions(path, assignment)
+    except (ValueError, FileNotFoundError, SubmissionError) as error:
+        console.print(f"autograder check: {error}", markup=False)
+        return 2
+    for error in errors:
+        console.print(f"[yellow]while loading:[/yellow] {error}")
+    checks = run_checks(env, assignment, tests_dir)
+    table = Table(title=f"{path.name}: public checks ({assignment})")
+    table.add_column("question")
+    table.add_column("public check")
+    table.add_column("points it protects", justify="right")
+    for check in checks:
+        table.add_row(check.question, "[green]passed[/green]" if check.passed else "[red]failed[/red]",
+                      f"{check.points:g}")
+    console.print(table)
+    for check in checks:
+        for message in check.messages:
+            console.print(f"[red]✗ {check.question}[/red]\n  " + message.replace("\n", "\n  "))
+    passed = sum(check.passed for check in checks)
+    console.print(f"{passed} of {len(checks)} public checks pass. The graded tests check more cases; "
+                  "passing a public check keeps the points shown.")
+    return 0 if passed == len(checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
@@ -122,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade only this question (repeatable; a single file only)")
     grade.add_argument("--timeout", dest="call_timeout", type=float, default=10.0, metavar="S",
                        help="seconds allowed per call into the student's code (default 10)")
+    release = commands.add_parser("release", help="generate the student version of assignments with nbgrader")
+    release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),
+                         help=f"default: all ({', '.join(ASSIGNMENTS)})")
+    check = commands.add_parser("check", help="run a notebook's public checks from the terminal")
+    check.add_argument("notebook", metavar="NOTEBOOK")
+    check.add_argument("--assignment", "-a", choices=sorted(ASSIGNMENTS),
+                       help="default: the notebook's file name (e.g. convolution.ipynb)")
     return parser
 
 
@@ -132,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if args.command == "release":
+            return release_main(assignments=args.assignments or None)
+        if args.command == "check":
+            return check_main(notebook=args.notebook, assignment=args.assignment)
         if args.command == "grade" and (args.out or Path(args.path).is_dir()):
             if not args.out:
                 parser.error("grading a folder needs --out DIR")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
 
-from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS
+from autograder.suites import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Files copied from the package into an assignment's source folder, then released beside the notebook.
@@ -135,7 +135,7 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
         if not outcome["success"]:
             raise ReleaseError(f"nbgrader generate_assignment {assignment} failed:\n{outcome.get('error', '')}\n"
                                f"{outcome.get('log', '')}")
-        leaks = scan_for_leaks(report.folder, assignment)
+        leaks = scan_for_leaks(report.folder)
         if leaks:
             raise ReleaseError(f"the release of {assignment} leaks staff material:\n  - " + "\n  - ".join(leaks))
         report.files = sorted(str(p.relative_to(report.folder)) for p in report.folder.rglob("*") if p.is_file())
@@ -144,21 +144,19 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
 
 
 def reference_fragments(assignment: str) -> dict[str, list[str]]:
-    """For each graded name, the statement lines of its reference body (what a release must not contain)."""
+    """For each graded function, the statement lines of its reference body (what a release must not contain).
+
+    Graded constants (the Sobel filters) are not scanned: their values are textbook facts that the
+    narrative states as formulas; the students' job there is to type them in.
+    """
     source = (ROOT / "solutions" / f"{assignment}.py").read_text()
-    graded = set(ASSIGNMENTS[assignment]) | set(GRADED_CONSTANTS.get(assignment, ()))
     fragments = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.name in graded:
+        if isinstance(node, ast.FunctionDef) and node.name in ASSIGNMENTS[assignment]:
             body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
             segment = "\n".join(ast.get_source_segment(source, statement) for statement in body)
-        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) in graded for t in node.targets):
-            segment = ast.get_source_segment(source, node.value)
-        else:
-            continue
-        # Distinctive lines only: "return out" alone is not a leak.
-        lines = [line.strip() for line in segment.splitlines() if len(line.strip()) >= 24]
-        fragments[getattr(node, "name", None) or node.targets[0].id] = lines
+            # Distinctive lines only: "return out" alone is not a leak.
+            fragments[node.name] = [line.strip() for line in segment.splitlines() if len(line.strip()) >= 24]
     return fragments
 
 
@@ -166,9 +164,11 @@ STAFF_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HI
                  "solutions/", "solutions.", "autograder/suites", "autograder.suites", "BEGIN MARK SCHEME")
 
 
-def scan_for_leaks(folder: str | Path, assignment: str) -> list[str]:
-    """Every place in ``folder`` that shows a reference body line, a solution/hidden marker or a staff path."""
-    fragments = reference_fragments(assignment)
+def scan_for_leaks(folder: str | Path) -> list[str]:
+    """Every place in ``folder`` that shows a reference body line (of any assignment: a later assignment must
+    not give away an earlier one), a solution or hidden-test marker, or a staff path."""
+    fragments = {f"{assignment}.{name}": lines for assignment in ASSIGNMENTS
+                 for name, lines in reference_fragments(assignment).items()}
     leaks = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():

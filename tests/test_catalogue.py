@@ -1,19 +1,46 @@
-"""Every catalogued mistake loses exactly the points it should, and its feedback names it."""
+"""Every catalogued mistake loses exactly the points it should, and its feedback names it.
+
+The students' public checks (otter test files beside each notebook) run on the same
+submissions: whenever a public check passes, the hidden suite's public tests for that
+question pass too, so "passing a public check keeps those points" holds on every
+mistake we know of, not only on the reference.
+"""
+
+from pathlib import Path
 
 import pytest
 
 from autograder.grade import grade_submission
+from autograder.selfcheck import run_checks
 from autograder.suites import ASSIGNMENTS
-from submissions import stub_source, with_replacements
+from submissions import reference_source, stub_source, with_replacements
 from submissions.catalogue import CATALOGUE
 
 pytestmark = pytest.mark.slow
+ASSIGNMENTS_DIR = Path(__file__).resolve().parents[1] / "assignments"
+
+
+def public_checks(source: str, assignment: str):
+    """Run the assignment's public checks on a (trusted, catalogue) module source, in this process."""
+    env = {"__name__": "submission"}
+    exec(compile(source, f"{assignment}.py", "exec"), env)
+    return run_checks(env, assignment, ASSIGNMENTS_DIR / assignment / "tests")
+
+
+def assert_public_checks_keep_their_points(checks, result):
+    for check in checks:
+        public = [t for t in result.tests if t.question == check.question and t.visibility == "visible"]
+        assert public, f"{check.question} has no public test in the suite"
+        if check.passed:
+            assert all(t.status == "passed" for t in public), \
+                f"{check.question}: the public check passes but the graded public test fails: {public[0].message}"
 
 
 @pytest.mark.parametrize("mistake", CATALOGUE, ids=[m.name for m in CATALOGUE])
 def test_does_each_mistake_cost_exactly_its_pinned_points(mistake, tmp_path):
     path = tmp_path / f"{mistake.name}.py"
-    path.write_text(with_replacements(mistake.assignment, mistake.replacements, mistake.extra))
+    source = with_replacements(mistake.assignment, mistake.replacements, mistake.extra)
+    path.write_text(source)
     result = grade_submission(path, mistake.assignment)
     assert result.status == "ok", result.message
     expected = {question: mistake.expected.get(question, total)
@@ -23,6 +50,7 @@ def test_does_each_mistake_cost_exactly_its_pinned_points(mistake, tmp_path):
     assert got == expected, messages
     if mistake.diagnosis:
         assert mistake.diagnosis in messages
+    assert_public_checks_keep_their_points(public_checks(source, mistake.assignment), result)
 
 
 def test_is_the_catalogue_at_least_fifteen_distinct_mistakes():
@@ -36,6 +64,8 @@ def test_do_reference_solutions_score_full_marks(assignment):
     result = grade_submission(SOLUTIONS / f"{assignment}.py", assignment)
     assert result.status == "ok" and result.score == result.max_score == sum(ASSIGNMENTS[assignment].values()), \
         [(t.test_id, t.message) for t in result.tests if t.status != "passed"]
+    checks = public_checks(reference_source(assignment), assignment)
+    assert [c.question for c in checks if c.passed] == list(ASSIGNMENTS[assignment]), [c.messages for c in checks]
 
 
 @pytest.mark.parametrize("assignment", list(ASSIGNMENTS))
@@ -44,6 +74,8 @@ def test_do_untouched_stubs_score_zero_with_a_not_implemented_message(assignment
     path.write_text(stub_source(assignment))
     result = grade_submission(path, assignment)
     assert result.status == "ok" and result.score == 0
+    for check in public_checks(stub_source(assignment), assignment):
+        assert not check.passed and "NotImplementedError" in check.messages[0], check.question
     for test in result.tests:
         if test.status == "skipped":
             continue

@@ -1,0 +1,120 @@
+"""The nbgrader source notebooks agree with solutions/ and with the hidden suites' points."""
+
+import ast
+import filecmp
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.release import HELPERS, ASSIGNMENT_HELPERS
+from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, suite_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def source_notebook(assignment):
+    return nbformat.read(str(ROOT / "assignments" / assignment / f"{assignment}.ipynb"), as_version=4)
+
+
+def nbgrader_cells(assignment, kind):
+    return [cell for cell in source_notebook(assignment).cells
+            if cell.metadata.get("nbgrader", {}).get(kind)]
+
+
+def without_markers(source):
+    return "\n".join(line for line in source.splitlines() if not MARKER.match(line))
+
+
+def suite_public_points(assignment, question):
+    """Points of the suite's tests marked @pytest.mark.public, read from the test file's decorators."""
+    tree = ast.parse((suite_dir(assignment) / f"test_{question}.py").read_text())
+    total = 0
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        names = {ast.unparse(d) for d in node.decorator_list}
+        if "pytest.mark.public" in names:
+            total += next(d.args[0].value for d in node.decorator_list
+                          if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.points")
+    return total
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_do_the_grade_cells_carry_the_hidden_suites_points(assignment):
+    points = {cell.metadata.nbgrader.grade_id.removesuffix("_tests"): cell.metadata.nbgrader.points
+              for cell in nbgrader_cells(assignment, "grade")}
+    assert points == ASSIGNMENTS[assignment]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_each_test_cell_run_the_public_check_then_that_questions_hidden_suite(assignment):
+    for cell in nbgrader_cells(assignment, "grade"):
+        question = cell.metadata.nbgrader.grade_id.removesuffix("_tests")
+        public, hidden = cell.source.split("### BEGIN HIDDEN TESTS")
+        assert f'grader.check("{question}")' in public
+        assert f'hidden_points("{assignment}", "{question}")' in hidden and "### END HIDDEN TESTS" in hidden
+        assert cell.metadata.nbgrader.locked
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_are_narrative_and_given_cells_read_only(assignment):
+    for cell in source_notebook(assignment).cells:
+        meta = cell.metadata.get("nbgrader")
+        if cell.cell_type == "markdown":
+            assert meta and meta["locked"], cell.source[:60]
+        if meta and meta.get("solution"):
+            assert not meta["locked"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_is_the_reference_code_in_the_notebook_the_same_as_in_solutions(assignment):
+    """Every function, class and constant the notebook defines that solutions/ also defines (in any module:
+    shifted_mnist gives build_mlp from training) is the same code, compared as syntax trees: docstrings
+    included, comments and solution markers ignored."""
+    reference = {}
+    for module in ASSIGNMENTS:
+        for node in ast.parse((ROOT / "solutions" / f"{module}.py").read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                reference[node.name] = ast.dump(node)
+            elif isinstance(node, ast.Assign):
+                reference[ast.unparse(node.targets[0])] = ast.dump(node)
+    compared = set()
+    for cell in source_notebook(assignment).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.parse(without_markers(cell.source)).body:
+            name = (node.name if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                    else ast.unparse(node.targets[0]) if isinstance(node, ast.Assign) else None)
+            if name in reference:
+                assert ast.dump(node) == reference[name], f"{name} differs between the notebook and solutions/"
+                compared.add(name)
+    assert compared >= set(ASSIGNMENTS[assignment]) | set(GRADED_CONSTANTS.get(assignment, ()))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_is_every_graded_function_a_solution_region_inside_its_own_signature_and_docstring(assignment):
+    cells = {cell.metadata.nbgrader.grade_id: cell for cell in nbgrader_cells(assignment, "solution")}
+    for question in ASSIGNMENTS[assignment]:
+        source = cells[question].source
+        before, _, after = source.partition("### BEGIN SOLUTION")
+        assert f"def {question}(" in before and '"""' in before, f"{question}: signature and docstring stay"
+        assert "### END SOLUTION" in after
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_each_public_check_protect_exactly_the_points_of_the_suites_public_tests(assignment):
+    for question in ASSIGNMENTS[assignment]:
+        check = ROOT / "assignments" / assignment / "tests" / f"{question}.py"
+        declared = re.search(r"^points = (\d+)$", check.read_text(), re.MULTILINE)
+        assert declared and int(declared[1]) == suite_public_points(assignment, question), question
+
+
+def test_are_the_helpers_beside_the_notebooks_copies_of_the_package():
+    for assignment, names in ASSIGNMENT_HELPERS.items():
+        for name in names:
+            for folder in ("assignments", "release"):
+                assert filecmp.cmp(HELPERS[name], ROOT / folder / assignment / name, shallow=False), \
+                    f"{folder}/{assignment}/{name} differs from {HELPERS[name]}: run `autograder release`"
