@@ -15,6 +15,9 @@ def seeded_rng():
 
 
 def pytest_collection_modifyitems(config, items):
+    # Whole-notebook runs take 20-60 s each: start them first so that the two xdist workers
+    # finish together instead of one of them running the longest tests at the end.
+    items.sort(key=lambda item: item.path.name != "test_notebooks.py")
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
