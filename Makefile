@@ -15,16 +15,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) system-packages
 
-# bubblewrap isolates student code (the sandbox). Installed here when we may, explained when we may not.
+# bubblewrap isolates student code (the sandbox); chromium renders the feedback pages in a test.
+# Installed here when we may (root with apt-get), explained when we may not.
+SYSTEM_PACKAGES := bwrap:bubblewrap chromium:chromium
+
 system-packages:
-	@if command -v bwrap >/dev/null 2>&1; then :; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing bubblewrap (bwrap) with apt-get"; \
-		(apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-		 (apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null)) || \
-		echo "warning: could not install bubblewrap; run: sudo apt-get install bubblewrap"; \
+		echo "installing$$missing with apt-get"; \
+		(apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null)) || \
+		echo "warning: could not install$$missing; run: sudo apt-get install$$missing"; \
 	else \
-		echo "note: bwrap not found. Install it for sandboxed grading: sudo apt-get install bubblewrap"; \
+		echo "note: missing$$missing. Install with: sudo apt-get install$$missing"; \
 	fi
 
 test: setup

@@ -16,12 +16,12 @@ import json
 import multiprocessing
 import os
 import signal
-import statistics
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.report import write_class_report, write_feedback
 from autograder.results import SubmissionResult, write_json_atomic
 from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation
 from autograder.suites import ASSIGNMENTS
@@ -45,21 +45,10 @@ class Submission:
 class ClassSummary:
     assignment: str
     rows: list[dict] = field(default_factory=list)   # one per student, from the saved results
+    results: list[dict] = field(default_factory=list)  # the saved results themselves (grading.json)
     graded_now: int = 0
     skipped: int = 0
     interrupted: bool = False
-
-    @property
-    def totals(self) -> list[float]:
-        return [row["total"] for row in self.rows]
-
-    def pass_rates(self) -> dict[str, float]:
-        """Share of students with full marks on each question."""
-        questions = ASSIGNMENTS[self.assignment]
-        if not self.rows:
-            return {question: 0.0 for question in questions}
-        return {question: sum(row[question] == points for row in self.rows) / len(self.rows)
-                for question, points in questions.items()}
 
     def statuses(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -161,6 +150,7 @@ def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: 
     folder = Path(out) / student
     write_json_atomic(folder / GRADESCOPE_FILE, result.to_gradescope())
     saved = result.to_dict() | {"sha256": digest}
+    write_feedback(folder, saved)
     write_json_atomic(folder / RESULT_FILE, saved)  # last: its presence means this student is done
     return saved
 
@@ -187,8 +177,10 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
                                 total=len(everyone))
     except KeyboardInterrupt:
         summary.interrupted = True
-    summary.rows = [gradebook_row(saved, assignment) for s in everyone if (saved := saved_result(out, s))]
+    summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
+    summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
     write_gradebook(out, assignment, summary.rows)
+    write_class_report(out, assignment, summary.results)
     return summary
 
 
@@ -240,9 +232,6 @@ def _internal_error(submission: Submission, assignment: str, out: Path, detail: 
     print(f"internal grading error for {submission.student}: {detail}", flush=True)
     saved = result.to_dict() | {"sha256": fingerprint(submission.path)}
     write_json_atomic(out / submission.student / GRADESCOPE_FILE, result.to_gradescope())
+    write_feedback(out / submission.student, saved)
     write_json_atomic(out / submission.student / RESULT_FILE, saved)
     return saved
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

@@ -15,6 +15,10 @@ import torch
 from torch import Tensor
 
 
+# Every diagnosis starts with this phrase; the class report counts the mistakes after it.
+KNOWN_MISTAKE = "Your output matches a known mistake: "
+
+
 class GradingFailure(AssertionError):
     """A failed check whose message is written for the student."""
 
@@ -90,7 +94,7 @@ def matching_mistakes(got: Tensor, mistakes: MistakeTable) -> list[str]:
 def _with_diagnosis(message: str, got: Tensor, mistakes: MistakeTable) -> str:
     names = matching_mistakes(got, mistakes) if mistakes else []
     if names:
-        message += "\nYour output matches a known mistake: " + "; ".join(names)
+        message += "\n" + KNOWN_MISTAKE + "; ".join(names)
     return message
 
 
@@ -135,7 +139,7 @@ def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, at
         names = [name for name, value in (mistakes or {}).items()
                  if abs(got - value) <= atol + 1e-6 * abs(value)]
         if names:
-            message += "\nYour output matches a known mistake: " + "; ".join(names)
+            message += "\n" + KNOWN_MISTAKE + "; ".join(names)
         raise GradingFailure(message)
     return float(got)
 

@@ -48,8 +48,8 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
 
 
 def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
-                     call_timeout: float = 10.0, force: bool = False) -> int:
-    """Grade a class into OUT with a progress bar; print the summary table."""
+                     call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False) -> int:
+    """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
@@ -57,7 +57,13 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     from autograder.batch import SubmissionLayoutError, discover, grade_class
     from autograder.sandbox import Limits
 
+    from autograder.gradebook import GradebookError, is_course, write_scores
+
     console = Console(highlight=False)
+    if nbgrader and not is_course(submissions):
+        console.print(f"autograder: --nbgrader needs an nbgrader course folder (nbgrader_config.py and "
+                      f"submitted/); {submissions} is not one", markup=False)
+        return 2
     try:
         total = len(discover(submissions, assignment))
     except SubmissionLayoutError as error:
@@ -76,6 +82,14 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
                               limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance)
         bar.update(task, completed=summary.skipped + summary.graded_now)
     print_class_summary(console, summary, out)
+    if nbgrader:
+        try:
+            count = write_scores(course_root=submissions, assignment=assignment, results=summary.results)
+        except GradebookError as error:
+            console.print(f"autograder: {error}", markup=False)
+            return 2
+        console.print(f"nbgrader gradebook: wrote the scores of {count} students ({assignment}); "
+                      "`nbgrader export` and formgrader show them.")
     if summary.interrupted:
         console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
         return 130
@@ -83,24 +97,21 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
 
 
 def print_class_summary(console, summary, out) -> None:
+    """The numbers of OUT/report.html (the same ClassStatistics), as a terminal table."""
     from rich.table import Table
 
-    from autograder.batch import median
+    from autograder.report import class_statistics
 
-    totals = summary.totals
+    stats = class_statistics(summary.assignment, summary.results)
     table = Table(title=f"{summary.assignment}: {len(summary.rows)} students graded "
                         f"({summary.graded_now} now, {summary.skipped} already done)")
     table.add_column("")
     table.add_column("value", justify="right")
-    maximum = summary.rows[0]["max_score"] if summary.rows else 0
-    table.add_row("mean score", f"{sum(totals) / len(totals):.2f} / {maximum:g}" if totals else "-")
-    table.add_row("median score", f"{median(totals):g} / {maximum:g}" if totals else "-")
-    for question, rate in summary.pass_rates().items():
-        table.add_row(f"full marks: {question}", f"{rate:.0%}")
-    for status, count in sorted(summary.statuses().items()):
-        table.add_row(f"status {status}", str(count))
-    console.print(table)
-    console.print(f"gradebook: {out}/gradebook.csv; per student: {out}/<student>/results.json")
+    for label, value in stats.summary_rows():
+        table.add_row(label, value)
+    console.print(table, markup=False)
+    console.print(f"gradebook: {out}/gradebook.csv; report: {out}/report.html; per student: "
+                  f"{out}/<student>/feedback.html and results.json")
 
 
 def release_main(*, assignments: list[str] | None = None) -> int:
@@ -160,6 +171,17 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
     return 0 if passed == len(checks) else 1
 
 
+def gradescope_main(*, assignment: str, out: str) -> int:
+    """Build Gradescope's autograder zip for one assignment."""
+    from autograder.gradescope import build_zip, zip_members
+
+    path = build_zip(assignment=assignment, out=out)
+    print(f"wrote {path}: setup.sh, run_autograder, requirements.txt and {len(zip_members(assignment))} source files "
+          f"(the grading package, the {assignment} suite and the solutions it imports). Upload it as the "
+          "assignment's autograder on Gradescope.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
@@ -173,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(required for a folder)")
     grade.add_argument("--workers", type=int, default=None, help="students graded in parallel (default: cores)")
     grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
+    grade.add_argument("--nbgrader", action="store_true",
+                       help="SUBMISSIONS is an nbgrader course: also write the scores into its gradebook database")
     grade.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
     grade.add_argument("--json", dest="json_out", metavar="OUT", help="write Gradescope results.json here")
     grade.add_argument("--question", "-q", dest="questions", action="append", metavar="NAME",
@@ -182,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser("release", help="generate the student version of assignments with nbgrader")
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),
                          help=f"default: all ({', '.join(ASSIGNMENTS)})")
+    gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment")
+    gradescope.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
+    gradescope.add_argument("--out", help="default: autograder_ASSIGNMENT.zip")
     check = commands.add_parser("check", help="run a notebook's public checks from the terminal")
     check.add_argument("notebook", metavar="NOTEBOOK")
     check.add_argument("--assignment", "-a", choices=sorted(ASSIGNMENTS),
@@ -198,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "release":
             return release_main(assignments=args.assignments or None)
+        if args.command == "gradescope":
+            return gradescope_main(assignment=args.assignment, out=args.out or f"autograder_{args.assignment}.zip")
         if args.command == "check":
             return check_main(notebook=args.notebook, assignment=args.assignment)
         if args.command == "grade" and (args.out or Path(args.path).is_dir()):
@@ -208,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.questions:
                 parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
-                                    workers=args.workers, call_timeout=args.call_timeout, force=args.force)
+                                    workers=args.workers, call_timeout=args.call_timeout, force=args.force,
+                                    nbgrader=args.nbgrader)
+        if args.nbgrader:
+            parser.error("--nbgrader grades a course folder: give the folder and --out DIR")
         unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))
         if unknown:
             parser.error(f"{args.assignment} has no question {', '.join(unknown)}; "

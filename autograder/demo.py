@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from autograder.batch import grade_class
+from autograder.report import write_index
 from autograder.sandbox import PROJECT_ROOT
 from autograder.suites import ASSIGNMENTS
 
@@ -17,10 +18,12 @@ def main(out: str = "demo-output") -> int:
 
     console = Console(highlight=False)
     started = time.monotonic()
+    results = {}
     for assignment, questions in ASSIGNMENTS.items():
         class_folder = PROJECT_ROOT / "examples" / "submissions" / assignment
         summary = grade_class(submissions=class_folder, assignment=assignment, out=Path(out) / assignment,
                               force=True)
+        results[assignment] = summary.results
         table = Table(title=f"{assignment}: gradebook ({Path(out) / assignment / 'gradebook.csv'})")
         for column in ("student", *questions, "total", "status"):
             table.add_column(column, justify="left" if column in ("student", "status") else "right")
@@ -28,8 +31,10 @@ def main(out: str = "demo-output") -> int:
             table.add_row(row["student"], *(f"{row[q]:g}/{points}" for q, points in questions.items()),
                           f"{row['total']:g}/{row['max_score']:g}", row["status"])
         console.print(table)
+    index = write_index(out, results)
     console.print(f"graded {sum(1 for _ in Path(out).glob('*/*/grading.json'))} submissions in "
-                  f"{time.monotonic() - started:.0f} s; feedback per student in {out}/<assignment>/<student>/")
+                  f"{time.monotonic() - started:.0f} s. Class reports: {index} (one per assignment in "
+                  f"{out}/<assignment>/report.html); feedback: {out}/<assignment>/<student>/feedback.html")
     return 0
 
 

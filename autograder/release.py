@@ -90,7 +90,7 @@ def sync_helpers(source_root: Path, assignment: str) -> list[str]:
     return changed
 
 
-def _load_config(course_root: Path):
+def load_course_config(course_root: Path):
     from traitlets.config.loader import PyFileConfigLoader
 
     config_file = course_root / "nbgrader_config.py"
@@ -115,7 +115,7 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
     course_root = Path(course_root).resolve()
-    config = _load_config(course_root)
+    config = load_course_config(course_root)
     config.CourseDirectory.root = str(course_root)
     if release_directory is not None:
         config.CourseDirectory.release_directory = str(Path(release_directory).resolve())

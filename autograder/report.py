@@ -1,0 +1,341 @@
+"""What graded results look like to people: a feedback page per student, a report per class.
+
+Both are built from the saved ``grading.json`` results only. A feedback page is one
+self-contained HTML file (inline CSS, no scripts, no network). It shows the student's
+score, a row per question, each failing test's message and the student's own
+traceback or output, and what was skipped; never the hidden tests' code, the
+reference code or the grader's paths. The class report is ``report.html`` with PNG
+plots beside it (matplotlib), from the same ``ClassStatistics`` that the terminal
+summary prints.
+
+HTML is written with the standard library's ``html.escape``: a template engine
+would be one more dependency for two small pages.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.checks import KNOWN_MISTAKE
+from autograder.suites import ASSIGNMENTS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FEEDBACK_FILE = "feedback.html"
+REPORT_FILE = "report.html"
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #1f2328; line-height: 1.45; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+.score { font-size: 2.4rem; font-weight: 700; margin: .5rem 0; }
+.status { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; background: #eef; font-size: .9rem; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+tr.full td:first-child { border-left: 4px solid #1a7f37; } tr.partial td:first-child { border-left: 4px solid #bf8700; }
+tr.none td:first-child { border-left: 4px solid #cf222e; }
+pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; white-space: pre-wrap; font-size: .85rem; }
+.failure { border: 1px solid #d0d7de; border-radius: .4rem; padding: .2rem .8rem; margin: .8rem 0; }
+.muted { color: #59636e; font-size: .9rem; } img { max-width: 100%; }
+"""
+
+
+def _scrub(text: str) -> str:
+    """Remove the grader's own paths from a message (a student must not learn where the suites live)."""
+    return text.replace(str(PROJECT_ROOT) + "/", "").replace(str(PROJECT_ROOT), "")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+def diagnoses(message: str) -> list[str]:
+    """The known mistakes a test message names, each cut to its short name ("a flipped kernel (...)")."""
+    found = []
+    for line in message.splitlines():
+        if line.startswith(KNOWN_MISTAKE):
+            for name in line[len(KNOWN_MISTAKE):].split("; "):
+                short = re.split(r"\. |: ", name, maxsplit=1)[0].strip().rstrip(".")
+                if short and short not in found:
+                    found.append(short)
+    return found
+
+
+def per_question(saved: dict) -> dict[str, tuple[float, float]]:
+    totals = {question: [0.0, 0.0] for question in ASSIGNMENTS.get(saved["assignment"], {})}
+    for test in saved["tests"]:
+        earned, possible = totals.setdefault(test["question"], [0.0, 0.0])
+        totals[test["question"]] = [earned + test["score"], possible + test["max_score"]]
+    return {question: (earned, possible) for question, (earned, possible) in totals.items()}
+
+
+def _row_class(earned: float, possible: float) -> str:
+    return "full" if possible and earned == possible else "partial" if earned > 0 else "none"
+
+
+def render_feedback(saved: dict) -> str:
+    """One student's feedback page, from their saved result."""
+    e = html.escape
+    student, assignment = saved["student"], saved["assignment"]
+    score, max_score = saved.get("score", 0.0), saved.get("max_score", 0.0)
+    parts = [f"<h1>{e(assignment)}: feedback for {e(student)}</h1>",
+             f"<p class=\"score\" id=\"total\">{score:g} / {max_score:g}</p>",
+             f"<p><span class=\"status\" id=\"status\">status: {e(saved['status'])}</span> "
+             f"<span class=\"muted\">submission {e(Path(saved.get('submission', '')).name)}</span></p>"]
+    if saved.get("message"):
+        parts.append(f"<p>{e(_scrub(saved['message']))}</p>")
+    rows = "".join(
+        f"<tr class=\"{_row_class(earned, possible)}\" data-question=\"{e(question)}\"><td>{e(question)}</td>"
+        f"<td class=\"number\">{earned:g} / {possible:g}</td><td>"
+        f"{'full marks' if possible and earned == possible else 'some points' if earned > 0 else 'no points'}"
+        f"</td></tr>" for question, (earned, possible) in per_question(saved).items())
+    parts.append("<h2>Questions</h2><table id=\"questions\"><thead><tr><th>question</th>"
+                 f"<th class=\"number\">points</th><th>result</th></tr></thead><tbody>{rows}</tbody></table>")
+    failing = [test for test in saved["tests"] if test["status"] in ("failed", "error")]
+    if failing:
+        parts.append("<h2>What to fix</h2>")
+        for test in failing:
+            printed = (f"<p class=\"muted\">What your code printed during this test:</p><pre>"
+                       f"{e(_scrub(test['output']))}</pre>" if test.get("output") else "")
+            parts.append(f"<div class=\"failure\"><h3>{e(test['question'])}: {e(test['name'])} "
+                         f"<span class=\"muted\">({test['score']:g} / {test['max_score']:g})</span></h3>"
+                         f"<pre>{e(_scrub(test['message']))}</pre>{printed}</div>")
+    passed = [test for test in saved["tests"] if test["status"] == "passed"]
+    if passed:
+        items = "".join(f"<li>{e(test['question'])}: {e(test['name'])} ({test['score']:g})</li>" for test in passed)
+        parts.append(f"<details><summary>Passed tests ({len(passed)})</summary><ul>{items}</ul></details>")
+    skipped_tests = [test for test in saved["tests"] if test["status"] == "skipped"]
+    if skipped_tests:
+        items = "".join(f"<li>{e(test['name'])}: {e(test['message'])}</li>" for test in skipped_tests)
+        parts.append(f"<h2>Not run on this machine</h2><ul>{items}</ul>")
+    if saved.get("load_errors"):
+        items = "".join(f"<li><pre>{e(_scrub(error))}</pre></li>" for error in saved["load_errors"])
+        parts.append(f"<h2>Errors while loading your code</h2><ul>{items}</ul>")
+    skipped = saved.get("skipped_content") or []
+    parts.append("<h2>Not run while grading</h2>")
+    if skipped:
+        items = "".join(f"<li>{e(item)}</li>" for item in skipped)
+        parts.append("<p class=\"muted\">Only functions, classes, and the imports and constants they use are "
+                     f"graded. These parts of your notebook were skipped:</p><ul id=\"skipped\">{items}</ul>")
+    else:
+        parts.append("<p class=\"muted\" id=\"skipped\">Nothing: every statement was needed by a graded "
+                     "definition.</p>")
+    parts.append("<p class=\"muted\">Each message says what was checked; the hidden tests' code is not shown.</p>")
+    return _page(f"{assignment}: {student}", "\n".join(parts))
+
+
+def write_feedback(folder: str | Path, saved: dict) -> Path:
+    path = Path(folder) / FEEDBACK_FILE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(render_feedback(saved))
+    temporary.replace(path)
+    return path
+
+
+@dataclass
+class TestStatistic:
+    question: str
+    name: str
+    public: bool
+    passed: int = 0
+    graded: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.graded if self.graded else 0.0
+
+
+@dataclass
+class ClassStatistics:
+    """Numbers about one class and assignment; the terminal summary and report.html both print these."""
+
+    assignment: str
+    students: list[str] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
+    max_score: float = 0.0
+    full_marks: dict[str, float] = field(default_factory=dict)     # question -> share of students
+    mean_points: dict[str, float] = field(default_factory=dict)    # question -> mean points
+    tests: list[TestStatistic] = field(default_factory=list)
+    mistakes: Counter = field(default_factory=Counter)             # short name -> students
+    statuses: Counter = field(default_factory=Counter)
+    not_ok: dict[str, str] = field(default_factory=dict)           # student -> status, for timeouts etc.
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs, formatted once for both the terminal and the report."""
+        if not self.totals:
+            return [("students", "0")]
+        rows = [("students", str(len(self.totals))),
+                ("mean score", f"{statistics.mean(self.totals):.2f} / {self.max_score:g}"),
+                ("median score", f"{statistics.median(self.totals):g} / {self.max_score:g}")]
+        rows += [(f"full marks: {question}", f"{share:.0%}") for question, share in self.full_marks.items()]
+        rows += [(f"status {status}", str(count)) for status, count in sorted(self.statuses.items())]
+        rows += [(f"mistake: {name}", str(count)) for name, count in self.mistakes.most_common(5)]
+        return rows
+
+
+def class_statistics(assignment: str, results: list[dict]) -> ClassStatistics:
+    """Statistics over saved results (one dict per student, as in ``grading.json``)."""
+    stats = ClassStatistics(assignment=assignment, max_score=float(sum(ASSIGNMENTS[assignment].values())))
+    by_test: dict[str, TestStatistic] = {}
+    for saved in results:
+        stats.students.append(saved["student"])
+        stats.totals.append(saved.get("score", 0.0))
+        stats.statuses[saved["status"]] += 1
+        if saved["status"] != "ok":
+            stats.not_ok[saved["student"]] = saved["status"]
+        seen = set()
+        for test in saved["tests"]:
+            if test["status"] == "skipped" or not test["max_score"]:
+                continue
+            key = f"{test['question']}::{test['test_id']}"
+            stat = by_test.setdefault(key, TestStatistic(test["question"], test["name"],
+                                                         test.get("visibility") == "visible"))
+            stat.graded += 1
+            stat.passed += test["status"] == "passed"
+            seen.update(diagnoses(test.get("message", "")))
+        stats.mistakes.update(seen)
+    for question, points in ASSIGNMENTS[assignment].items():
+        earned = [per_question(saved).get(question, (0.0, 0.0))[0] for saved in results]
+        stats.full_marks[question] = sum(value == points for value in earned) / len(results) if results else 0.0
+        stats.mean_points[question] = statistics.mean(earned) if earned else 0.0
+    order = list(ASSIGNMENTS[assignment])
+    stats.tests = sorted(by_test.values(), key=lambda t: (order.index(t.question) if t.question in order else 99))
+    return stats
+
+
+def _plots(stats: ClassStatistics, out: Path) -> dict[str, str]:
+    """Draw the report's PNGs into ``out``; return {purpose: file name}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    bins = [x - 0.5 for x in range(int(stats.max_score) + 2)]
+    axis.hist(stats.totals, bins=bins, color="#4c72b0", edgecolor="white")
+    axis.set_xlabel(f"total score (out of {stats.max_score:g})")
+    axis.set_ylabel("students")
+    axis.set_title(f"{stats.assignment}: totals of {len(stats.totals)} students")
+    axis.yaxis.get_major_locator().set_params(integer=True)
+    figure.tight_layout()
+    figure.savefig(out / "totals.png", dpi=110)
+    plt.close(figure)
+    files["totals"] = "totals.png"
+
+    labels = [f"{t.question}: {t.name}" for t in stats.tests]
+    figure, axis = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.2))
+    rates = [100 * t.rate for t in stats.tests]
+    colours = ["#1a7f37" if rate >= 75 else "#bf8700" if rate >= 40 else "#cf222e" for rate in rates]
+    axis.barh(range(len(labels)), rates, color=colours)
+    axis.set_yticks(range(len(labels)), [label if len(label) <= 70 else label[:67] + "..." for label in labels],
+                    fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlim(0, 100)
+    axis.set_xlabel("students who pass (%)")
+    axis.set_title(f"{stats.assignment}: pass rate per test")
+    figure.tight_layout()
+    figure.savefig(out / "tests.png", dpi=110)
+    plt.close(figure)
+    files["tests"] = "tests.png"
+
+    questions = list(stats.full_marks)
+    figure, axis = plt.subplots(figsize=(7, 0.45 * len(questions) + 1.2))
+    axis.barh(range(len(questions)), [100 * stats.full_marks[q] for q in questions], color="#4c72b0")
+    axis.set_yticks(range(len(questions)), questions)
+    axis.invert_yaxis()
+    axis.set_xlim(0, 100)
+    axis.set_xlabel("students with full marks (%)")
+    axis.set_title(f"{stats.assignment}: full marks per question")
+    figure.tight_layout()
+    figure.savefig(out / "questions.png", dpi=110)
+    plt.close(figure)
+    files["questions"] = "questions.png"
+    return files
+
+
+def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str, str]) -> str:
+    e = html.escape
+    parts = [f"<h1>{e(stats.assignment)}: class report</h1>"]
+    summary = "".join(f"<tr><td>{e(label)}</td><td class=\"number\">{e(value)}</td></tr>"
+                      for label, value in stats.summary_rows())
+    parts.append(f"<table id=\"summary\"><tbody>{summary}</tbody></table>")
+    parts.append(f"<h2>Totals</h2><img src=\"{plots['totals']}\" alt=\"histogram of total scores\">")
+    rows = "".join(f"<tr><td>{e(q)}</td><td class=\"number\">{stats.mean_points[q]:.2f} / {points}</td>"
+                   f"<td class=\"number\">{stats.full_marks[q]:.0%}</td></tr>"
+                   for q, points in ASSIGNMENTS[stats.assignment].items())
+    parts.append("<h2>Questions</h2><table id=\"question-rates\"><thead><tr><th>question</th>"
+                 "<th class=\"number\">mean points</th><th class=\"number\">full marks</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table><img src=\"{plots['questions']}\" alt=\"full marks per question\">")
+    rows = "".join(f"<tr class=\"{'full' if t.rate >= .75 else 'partial' if t.rate >= .4 else 'none'}\">"
+                   f"<td>{e(t.question)}</td><td>{e(t.name)}</td><td>{'public' if t.public else 'hidden'}</td>"
+                   f"<td class=\"number\">{t.passed} / {t.graded}</td></tr>"
+                   for t in sorted(stats.tests, key=lambda t: t.rate))
+    parts.append("<h2>Tests, hardest first</h2><p class=\"muted\">A test that almost nobody passes may be a "
+                 "badly worded question.</p><table id=\"test-rates\"><thead><tr><th>question</th><th>test</th>"
+                 f"<th>kind</th><th class=\"number\">passed</th></tr></thead><tbody>{rows}</tbody></table>"
+                 f"<img src=\"{plots['tests']}\" alt=\"pass rate per test\">")
+    if stats.mistakes:
+        rows = "".join(f"<tr><td>{e(name)}</td><td class=\"number\">{count}</td></tr>"
+                       for name, count in stats.mistakes.most_common())
+        parts.append("<h2>Most common diagnosed mistakes</h2><table id=\"mistakes\"><thead><tr><th>mistake</th>"
+                     f"<th class=\"number\">students</th></tr></thead><tbody>{rows}</tbody></table>")
+    else:
+        parts.append("<h2>Most common diagnosed mistakes</h2><p id=\"mistakes\">None diagnosed.</p>")
+    rows = "".join(f"<tr><td>{e(status)}</td><td class=\"number\">{count}</td><td>"
+                   f"{e(', '.join(s for s, st in stats.not_ok.items() if st == status))}</td></tr>"
+                   for status, count in sorted(stats.statuses.items()))
+    parts.append("<h2>Statuses</h2><p class=\"muted\">timeout: the code ran too long; crashed: the worker died "
+                 "(exit, memory); invalid: the file could not be read; internal-error: ours, not the student's."
+                 f"</p><table id=\"statuses\"><tbody>{rows}</tbody></table>")
+    rows = "".join(f"<tr><td><a href=\"{e(links.get(student, '#'))}\">{e(student)}</a></td>"
+                   f"<td class=\"number\">{total:g} / {stats.max_score:g}</td></tr>"
+                   for student, total in zip(stats.students, stats.totals))
+    parts.append(f"<h2>Students</h2><table id=\"students\"><tbody>{rows}</tbody></table>")
+    return _page(f"{stats.assignment}: class report", "\n".join(parts))
+
+
+def write_class_report(out: str | Path, assignment: str, results: list[dict]) -> Path:
+    """Write OUT/report.html and its PNGs; return the report's path."""
+    out = Path(out)
+    stats = class_statistics(assignment, results)
+    plots = _plots(stats, out)
+    links = {saved["student"]: f"{saved['student']}/{FEEDBACK_FILE}" for saved in results}
+    path = out / REPORT_FILE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(render_report(stats, plots, links))
+    temporary.replace(path)
+    return path
+
+
+def load_results(out: str | Path, students: list[str]) -> list[dict]:
+    results = []
+    for student in students:
+        try:
+            results.append(json.loads((Path(out) / student / "grading.json").read_text()))
+        except (OSError, ValueError):
+            continue
+    return results
+
+
+def write_index(out: str | Path, reports: dict[str, list[dict]]) -> Path:
+    """OUT/report.html linking the class report of each assignment graded under OUT/<assignment>/."""
+    e = html.escape
+    parts = ["<h1>Class reports</h1>"]
+    for assignment, results in reports.items():
+        stats = class_statistics(assignment, results)
+        rows = "".join(f"<tr><td>{e(label)}</td><td class=\"number\">{e(value)}</td></tr>"
+                       for label, value in stats.summary_rows())
+        parts.append(f"<h2><a href=\"{e(assignment)}/{REPORT_FILE}\">{e(assignment)}</a></h2>"
+                     f"<table data-assignment=\"{e(assignment)}\"><tbody>{rows}</tbody></table>")
+    path = Path(out) / REPORT_FILE
+    path.write_text(_page("Class reports", "\n".join(parts)))
+    return path
