@@ -232,34 +232,32 @@ def _plots(stats: ClassStatistics, out: Path) -> dict[str, str]:
     files["totals"] = "totals.png"
 
     labels = [f"{t.question}: {t.name}" for t in stats.tests]
-    figure, axis = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.2))
     rates = [100 * t.rate for t in stats.tests]
     colours = ["#1a7f37" if rate >= 75 else "#bf8700" if rate >= 40 else "#cf222e" for rate in rates]
-    axis.barh(range(len(labels)), rates, color=colours)
-    axis.set_yticks(range(len(labels)), [label if len(label) <= 70 else label[:67] + "..." for label in labels],
-                    fontsize=7)
-    axis.invert_yaxis()
-    axis.set_xlim(0, 100)
-    axis.set_xlabel("students who pass (%)")
-    axis.set_title(f"{stats.assignment}: pass rate per test")
-    figure.tight_layout()
-    figure.savefig(out / "tests.png", dpi=110)
-    plt.close(figure)
-    files["tests"] = "tests.png"
-
+    files["tests"] = _percent_bars(plt, out / "tests.png", labels, rates, colours, width=9, fontsize=7,
+                                   xlabel="students who pass (%)", title=f"{stats.assignment}: pass rate per test")
     questions = list(stats.full_marks)
-    figure, axis = plt.subplots(figsize=(7, 0.45 * len(questions) + 1.2))
-    axis.barh(range(len(questions)), [100 * stats.full_marks[q] for q in questions], color="#4c72b0")
-    axis.set_yticks(range(len(questions)), questions)
+    files["questions"] = _percent_bars(plt, out / "questions.png", questions,
+                                       [100 * stats.full_marks[q] for q in questions], "#4c72b0", width=7,
+                                       fontsize=9, xlabel="students with full marks (%)",
+                                       title=f"{stats.assignment}: full marks per question")
+    return files
+
+
+def _percent_bars(plt, path: Path, labels, values, colours, *, width, fontsize, xlabel, title) -> str:
+    """A horizontal bar chart of percentages, first label on top; return the file name."""
+    figure, axis = plt.subplots(figsize=(width, (0.32 if fontsize < 9 else 0.45) * len(labels) + 1.2))
+    axis.barh(range(len(labels)), values, color=colours)
+    axis.set_yticks(range(len(labels)), [label if len(label) <= 70 else label[:67] + "..." for label in labels],
+                    fontsize=fontsize)
     axis.invert_yaxis()
     axis.set_xlim(0, 100)
-    axis.set_xlabel("students with full marks (%)")
-    axis.set_title(f"{stats.assignment}: full marks per question")
+    axis.set_xlabel(xlabel)
+    axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(out / "questions.png", dpi=110)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    files["questions"] = "questions.png"
-    return files
+    return path.name
 
 
 def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str, str]) -> str:
