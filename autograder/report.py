@@ -255,7 +255,7 @@ def _percent_bars(plt, path: Path, labels, values, colours, *, width, fontsize, 
     axis.set_xlabel(xlabel)
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # long labels: grow the canvas to fit them
     plt.close(figure)
     return path.name
 
