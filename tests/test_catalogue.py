@@ -28,12 +28,18 @@ def public_checks(source: str, assignment: str):
 
 
 def assert_public_checks_keep_their_points(checks, result):
+    """A passing public check means its points are safe; a failing one means the question really loses points
+    (not, say, evaluate_shifted failing because of the student's shift_images)."""
+    per_question = result.per_question()
     for check in checks:
         public = [t for t in result.tests if t.question == check.question and t.visibility == "visible"]
         assert public, f"{check.question} has no public test in the suite"
         if check.passed:
             assert all(t.status == "passed" for t in public), \
                 f"{check.question}: the public check passes but the graded public test fails: {public[0].message}"
+        else:
+            earned, possible = per_question[check.question]
+            assert earned < possible, f"{check.question}: the public check fails on full marks: {check.messages}"
 
 
 @pytest.mark.parametrize("mistake", CATALOGUE, ids=[m.name for m in CATALOGUE])
