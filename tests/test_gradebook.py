@@ -72,6 +72,24 @@ def course(tmp_path_factory):
     return course, answers
 
 
+@pytest.fixture(scope="module")
+def graded(course):
+    """The course graded with `autograder grade COURSE --out COURSE/grades --nbgrader`: our gradebook rows."""
+    folder, answers = course
+    out = folder / "grades"
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(folder), "-a", ASSIGNMENT, "--out",
+                          str(out), "--nbgrader"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "nbgrader gradebook: wrote the scores of 3 students" in run.stdout
+    return {row["student"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
+
+
+def exported_scores(folder):
+    nbgrader("export", "--to", "export.csv", cwd=folder)
+    return {row["student_id"]: row for row in csv.DictReader((folder / "export.csv").open())
+            if row["assignment"] == ASSIGNMENT}
+
+
 def test_does_the_course_have_nbgraders_collect_layout(course):
     course, answers = course
     for student in answers:
@@ -79,15 +97,9 @@ def test_does_the_course_have_nbgraders_collect_layout(course):
         assert (folder / f"{ASSIGNMENT}.ipynb").is_file() and (folder / "timestamp.txt").is_file()
 
 
-def test_do_nbgrader_export_scores_equal_the_graded_scores(course, capsys):
-    course, answers = course
-    out = course / "grades"
-    assert main(["grade", str(course), "-a", ASSIGNMENT, "--out", str(out), "--nbgrader"]) == 0
-    assert "nbgrader gradebook: wrote the scores of 3 students" in capsys.readouterr().out
-    graded = {row["student"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
-    nbgrader("export", "--to", "export.csv", cwd=course)
-    exported = {row["student_id"]: row for row in csv.DictReader((course / "export.csv").open())
-                if row["assignment"] == ASSIGNMENT}
+def test_do_nbgrader_export_scores_equal_the_graded_scores(course, graded):
+    folder, answers = course
+    exported = exported_scores(folder)
     assert set(exported) == set(answers)
     total = sum(ASSIGNMENTS[ASSIGNMENT].values())
     for student in answers:
@@ -99,18 +111,31 @@ def test_do_nbgrader_export_scores_equal_the_graded_scores(course, capsys):
     assert float(exported["carol"]["score"]) == 0
 
 
-def test_does_each_test_cell_hold_that_questions_points(course):
+def test_does_each_test_cell_hold_that_questions_points(course, graded):
     from nbgrader.api import Gradebook
 
-    course, _ = course
-    graded = {row["student"]: row for row in csv.DictReader((course / "grades" / "gradebook.csv").open())}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "convolutions-to-cnns") as gradebook:
+    folder, _ = course
+    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}", "convolutions-to-cnns") as gradebook:
         for question, points in ASSIGNMENTS[ASSIGNMENT].items():
             grade = gradebook.find_grade(f"{question}_tests", ASSIGNMENT, ASSIGNMENT, "bob")
             assert grade.max_score == points
             assert grade.score == float(graded["bob"][question])
     assert float(graded["bob"]["compute_convolution_at_position"]) < ASSIGNMENTS[ASSIGNMENT][
         "compute_convolution_at_position"]
+
+
+def test_does_nbgrader_autograde_give_the_same_points_through_the_hidden_test_cells(course, graded):
+    """nbgrader's own autograde runs the notebook with its hidden tests restored; each test cell's last
+    value (hidden_points) is its partial credit. It must agree with autograder grade, question by question."""
+    from nbgrader.api import Gradebook
+
+    folder, _ = course
+    nbgrader("autograde", ASSIGNMENT, "--student", "bob", "--force", cwd=folder)
+    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}", "convolutions-to-cnns") as gradebook:
+        for question in ASSIGNMENTS[ASSIGNMENT]:
+            grade = gradebook.find_grade(f"{question}_tests", ASSIGNMENT, ASSIGNMENT, "bob")
+            assert grade.auto_score == float(graded["bob"][question]), question
+    assert float(exported_scores(folder)["bob"]["score"]) == float(graded["bob"]["total"])
 
 
 def test_is_nbgrader_refused_for_a_folder_that_is_not_a_course(tmp_path, capsys):
