@@ -155,8 +155,27 @@ def _rebinds(paths: list[Path], covers: list[Path]) -> list[str]:
     return [argument for child in rebound for argument in ("--ro-bind", str(child), str(child))]
 
 
+# Top-level folders the worker sees, read-only: the operating system. Every other top-level folder
+# (/home, /root, /work, /srv, /opt, /mnt, ...) is an empty tmpfs in the sandbox, except the paths the
+# worker runs from, bound back: another checkout of this course elsewhere on the machine stays unseen.
+SYSTEM_FOLDERS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "var", "run", "dev", "proc",
+                  "sys", "tmp"}
+
+
+def _private_top_folders() -> list[Path]:
+    tops = []
+    for entry in sorted(Path("/").iterdir()):
+        try:
+            if entry.name not in SYSTEM_FOLDERS and entry.is_dir() and not entry.is_symlink():
+                tops.append(entry)
+        except OSError:
+            continue
+    return tops
+
+
 def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[str]:
-    """bubblewrap: no network, read-only root, private /tmp, hidden paths, own PID namespace.
+    """bubblewrap: no network, the system folders read-only, private /tmp and home folders, hidden paths,
+    own PID namespace.
 
     No user namespace: when the grader is root the worker drops to a plain uid itself, which
     keeps RLIMIT_NPROC meaningful (the kernel never applies it to uid 0).
@@ -170,10 +189,12 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[s
     for device in sorted(Path("/dev").glob("nvidia*")):
         arguments += ["--dev-bind", str(device), str(device)]
     runtime = _runtime_paths()
-    # A checkout or a venv under /tmp comes back through the private /tmp.
-    arguments += _rebinds(runtime, [Path("/tmp")])
-    if drop_to_uid:  # a Python under /root (mode 700) must stay reachable once the worker is another uid
-        closed = _closed_ancestors(runtime)
+    # A checkout or a venv under /tmp comes back through the private /tmp; the same for the other covers.
+    tops = _private_top_folders()
+    arguments += [argument for top in tops for argument in ("--tmpfs", str(top))]
+    arguments += _rebinds(runtime, [Path("/tmp"), *tops])
+    if drop_to_uid:  # a Python under /root/... or /home/ta (mode 700) must stay reachable for another uid
+        closed = [path for path in _closed_ancestors(runtime) if path not in tops]
         arguments += [argument for path in closed for argument in ("--tmpfs", str(path))]
         arguments += _rebinds(runtime, closed)
     for path in hidden:

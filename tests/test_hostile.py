@@ -193,3 +193,30 @@ def test_does_only_the_worker_answer_when_student_code_forks(tmp_path):
             "    time.sleep(0.3)  # the parent answers correctly, a moment later")
     result, scores, messages = grade_with_sobel(tmp_path, body)
     assert scores == FULL, messages
+
+
+@needs_bwrap
+def test_is_another_copy_of_the_course_elsewhere_on_the_machine_invisible(tmp_path):
+    """A world-readable checkout outside the grader's project (say, a TA's other clone) stays unseen:
+    only the system folders and the grader's own runtime are visible in the sandbox."""
+    from autograder.sandbox import SYSTEM_FOLDERS, _private_top_folders
+
+    top = next((t for t in _private_top_folders() if os.access(t, os.W_OK) and t not in PROJECT_ROOT.parents), None)
+    if top is None:
+        pytest.skip("no writable top-level folder outside the project to plant a copy in")
+    copy = top / f"autograder-test-copy-{os.getpid()}"
+    (copy / "solutions").mkdir(parents=True)
+    try:
+        for folder in (copy, copy / "solutions"):
+            folder.chmod(0o755)
+        secret = copy / "solutions" / "convolution.py"
+        secret.write_text("SECRET = 'reference code'\n")
+        secret.chmod(0o644)
+        body = (f"    try:\n        open({str(secret)!r}).read()\n        raise RuntimeError('READ the copy')\n"
+                "    except OSError as error:\n        print('REFUSED', type(error).__name__)")
+        result, scores, messages = grade_with_sobel(tmp_path, body)
+        outputs = "\n".join(t.output for t in result.tests)
+        assert "READ the copy" not in messages and "REFUSED FileNotFoundError" in outputs, (messages, outputs)
+        assert top.name not in SYSTEM_FOLDERS
+    finally:
+        shutil.rmtree(copy)
