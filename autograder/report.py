@@ -15,7 +15,6 @@ would be one more dependency for two small pages.
 from __future__ import annotations
 
 import html
-import json
 import re
 import statistics
 from collections import Counter
@@ -312,16 +311,6 @@ def write_class_report(out: str | Path, assignment: str, results: list[dict]) ->
     temporary.write_text(render_report(stats, plots, links))
     temporary.replace(path)
     return path
-
-
-def load_results(out: str | Path, students: list[str]) -> list[dict]:
-    results = []
-    for student in students:
-        try:
-            results.append(json.loads((Path(out) / student / "grading.json").read_text()))
-        except (OSError, ValueError):
-            continue
-    return results
 
 
 def write_index(out: str | Path, reports: dict[str, list[dict]]) -> Path:
