@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", dest="call_timeout", type=float, default=10.0, metavar="S",
                        help="seconds allowed per call into the student's code (default 10)")
     release = commands.add_parser("release", help="generate the student version of assignments with nbgrader")
+    # With nargs="*", argparse checks the empty default ([]) against choices too, hence the [] among them.
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),
                          help=f"default: all ({', '.join(ASSIGNMENTS)})")
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment")

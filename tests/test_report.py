@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from autograder.cli import main
 from autograder.release import reference_fragments
 from autograder.report import class_statistics, diagnoses, render_feedback
 from autograder.suites import ASSIGNMENTS, SUITES_DIR
