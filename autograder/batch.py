@@ -9,13 +9,16 @@ gradebook is always rebuilt from the saved results.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import json
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from autograder.report import write_class_report, write_feedback
 from autograder.results import SubmissionResult, write_json_atomic
-from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation
+from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation, die_with_parent
 from autograder.suites import ASSIGNMENTS
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
@@ -49,6 +52,7 @@ class ClassSummary:
     graded_now: int = 0
     skipped: int = 0
     interrupted: bool = False
+    stop_signal: int = signal.SIGINT  # what interrupted the run (Ctrl-C, SIGTERM, SIGHUP)
 
     def statuses(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -114,30 +118,77 @@ def gradebook_row(saved: dict, assignment: str) -> dict:
             "status": saved["status"]}
 
 
-def write_gradebook(out: Path, assignment: str, rows: list[dict]) -> Path:
-    path = out / "gradebook.csv"
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe, as OWASP recommends;
+    numbers stay numbers, and the text stays readable."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv_atomic(path: Path, fieldnames: list[str], rows: list[dict]) -> Path:
+    """Every CSV the grader writes goes through here: formula-safe cells, written atomically."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["student", *ASSIGNMENTS[assignment], "total", "max_score", "status"])
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(buffer.getvalue())
     os.replace(temporary, path)
     return path
 
 
+def write_gradebook(out: Path, assignment: str, rows: list[dict]) -> Path:
+    return write_csv_atomic(out / "gradebook.csv", ["student", *ASSIGNMENTS[assignment], "total", "max_score",
+                                                    "status"], rows)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop the class run exactly as Ctrl-C does."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+@contextlib.contextmanager
+def stop_on_termination():
+    """While grading, SIGTERM and SIGHUP raise Stopped in the main thread: the pool is killed, saved results
+    stay saved, and a rerun resumes. (Their default action would kill this process alone and leave the pool
+    grading as orphans.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number, frame):
+        raise Stopped(signal_number)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 # -- pool processes -------------------------------------------------------------------------------------
 _slot_isolation: Isolation | None = None
 
 
-def _initialise_slot(slots, extra_hidden: tuple[str, ...]) -> None:
-    """Pool process start-up: take a slot (its own sandbox uid) and leave Ctrl-C to the parent."""
+def _initialise_slot(slots, extra_hidden: tuple[str, ...], plan) -> None:
+    """Pool process start-up: take a slot (its own sandbox uid), use the parent's isolation plan, leave Ctrl-C
+    and SIGTERM to the parent, and die with it."""
     global _slot_isolation
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     slot = slots.get()
-    base = default_isolation()
-    _slot_isolation = Isolation(extra_hidden=tuple(Path(p) for p in extra_hidden),
-                                uid=None if base.uid is None else SANDBOX_UID_BASE + 1 + slot)
+    uid = None if plan.uid is None else SANDBOX_UID_BASE + 1 + slot
+    _slot_isolation = Isolation(extra_hidden=tuple(Path(p) for p in extra_hidden), uid=uid,
+                                plan=dataclasses.replace(plan, uid=uid))
 
 
 def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: Limits) -> dict:
@@ -170,13 +221,18 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     limits = limits or Limits()
     hidden = (str(out), str(Path(submissions).resolve() if Path(submissions).is_dir()
                              else Path(submissions).resolve().parent))
+    # Decided once, here: a refusal comes before any student is graded, and the warning is printed once.
+    base = default_isolation()
+    plan = Isolation(extra_hidden=tuple(Path(p) for p in hidden), uid=base.uid, modes=base.modes).resolve()
     attempts: dict[str, int] = {}
     try:
-        while pending:
-            pending = _run_pool(pending, assignment, out, workers, limits, hidden, summary, progress, attempts,
-                                total=len(everyone))
-    except KeyboardInterrupt:
+        with stop_on_termination():
+            while pending:
+                pending = _run_pool(pending, assignment, out, workers, limits, (hidden, plan), summary, progress,
+                                    attempts, total=len(everyone))
+    except KeyboardInterrupt as stop:
         summary.interrupted = True
+        summary.stop_signal = getattr(stop, "signal_number", signal.SIGINT)
     summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
     summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
     write_gradebook(out, assignment, summary.rows)
@@ -184,14 +240,14 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     return summary
 
 
-def _run_pool(pending, assignment, out, workers, limits, hidden, summary, progress, attempts, total):
+def _run_pool(pending, assignment, out, workers, limits, confinement, summary, progress, attempts, total):
     """Run one pool over ``pending``; return what is left if a pool process died (it is then retried)."""
     context = multiprocessing.get_context("spawn")
     slots = context.Queue()
     for slot in range(workers):
         slots.put(slot)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_initialise_slot,
-                               initargs=(slots, hidden))
+                               initargs=(slots, *confinement))
     futures = {pool.submit(_grade_and_save, s.student, str(s.path), assignment, str(out), limits): s
                for s in pending}
     left = []

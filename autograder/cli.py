@@ -7,6 +7,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from autograder.isolation import IsolationUnavailable
 from autograder.suites import ASSIGNMENTS
 
 
@@ -92,7 +93,7 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
                       "`nbgrader export` and formgrader show them.")
     if summary.interrupted:
         console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
-        return 130
+        return 128 + int(summary.stop_signal)
     return 1 if summary.statuses().get("internal-error") else 0
 
 
@@ -250,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                           call_timeout=args.call_timeout, questions=args.questions)
     except KeyboardInterrupt:
         return 130
+    except IsolationUnavailable as refusal:
+        print(f"autograder: {refusal}", file=sys.stderr)
+        return 2
     except Exception:
         print("internal grading error (not a problem with the submission):", file=sys.stderr)
         traceback.print_exc()

@@ -115,6 +115,8 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
     except SubmissionError as error:
         result.status, result.message = "invalid", f"Your submission could not be graded: {error}."
         student = InvalidSubmission(result.message)
+    if student.isolation.plan is not None:
+        result.isolation = student.isolation.plan.describe()
     try:
         with student:
             student.prelaunch()

@@ -24,25 +24,106 @@ ROOT = Path(__file__).resolve().parents[1]
 # harness, zoo). The round-trip test grades from an unpacked zip, so a missing one fails it.
 GRADING_MODULES = ["__init__", "cases", "checks", "grade", "gradescope", "harness", "load", "mistakes", "protocol",
                    "results", "sandbox", "worker", "zoo"]
-REQUIREMENTS = ["torch>=2.3", "numpy", "nbformat>=5.9", "pytest>=7"]
+# What grading imports beyond the standard library. setup.sh installs exactly these, pinned, with the
+# versions of their dependencies, as found in the environment that builds the zip (see pinned_requirements).
+GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest")
+# torch's CUDA build depends on these; the CPU build installed on Gradescope does not.
+CUDA_ONLY = ("nvidia-", "cuda-", "triton")
+MINIMUM_PYTHON = (3, 10)
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu).
+# Gradescope runs this once, as root, when it builds the autograder image.
+# Supported base images: Gradescope's Ubuntu 22.04 and 24.04 (apt-get, python3 >= 3.10). On any other
+# image it stops with a message, so the image build fails visibly instead of zeroing every student.
 set -euo pipefail
+command -v apt-get >/dev/null || {{ echo "setup.sh: this autograder needs an Ubuntu base image (no apt-get)"; exit 1; }}
 apt-get update -qq
-# bubblewrap isolates student code; without it grading still runs, with resource limits only.
-apt-get install -y -qq python3 python3-pip bubblewrap || apt-get install -y -qq python3 python3-pip
+apt-get install -y -qq python3 python3-venv python3-pip
+# bubblewrap isolates student code; where the container refuses it namespaces, the grader falls back to
+# Landlock or a sandbox uid by itself (autograder/isolation.py), and never grades with the answers readable.
+apt-get install -y -qq bubblewrap || echo "setup.sh: bubblewrap not available; the grader will use its fallback"
+python3 -c 'import sys; sys.exit(0 if sys.version_info >= {minimum} else 1)' || {{
+    echo "setup.sh: python3 $(python3 -V) is older than {minimum_text}; use Gradescope's Ubuntu 22.04 or 24.04 image"; exit 1; }}
+# A venv of its own: Ubuntu 24.04's system Python refuses pip installs (PEP 668).
+python3 -m venv /autograder/venv
 # The CPU build of torch: Gradescope has no GPU, and the CUDA wheels are gigabytes.
-python3 -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch
-python3 -m pip install --quiet -r /autograder/source/requirements.txt
+/autograder/venv/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch=={torch}
+/autograder/venv/bin/pip install --quiet -r /autograder/source/requirements.txt
+/autograder/venv/bin/python -c 'import torch, numpy, nbformat, pytest'
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission. AUTOGRADER_ROOT stands in for /autograder in tests.
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PYTHON="$ROOT/venv/bin/python"
+[ -x "$PYTHON" ] || PYTHON=python3
 cd "$ROOT/source" || exit 1
-exec python3 -m autograder.gradescope --root "$ROOT" --assignment {assignment}
+exec "$PYTHON" -m autograder.gradescope --root "$ROOT" --assignment {assignment}
 """
+
+
+def _requirement_closure(names: tuple[str, ...], *, cuda: bool) -> dict[str, str]:
+    """Distribution name -> installed version, for ``names`` and everything they require here."""
+    import importlib.metadata as metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, str] = {}
+    queue = list(names)
+    while queue:
+        name = canonicalize_name(queue.pop())
+        if name in found or (not cuda and name.startswith(CUDA_ONLY)):
+            continue
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # a requirement for another platform or Python
+        found[name] = distribution.version
+        for line in distribution.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                queue.append(requirement.name)
+    return dict(sorted(found.items()))
+
+
+def pinned_requirements() -> list[str]:
+    """requirements.txt: every package grading needs and their dependencies, pinned to the versions that the
+    project's own tests ran with (torch's CUDA-only dependencies left out: Gradescope gets the CPU build)."""
+    return [f"{name}=={version.split('+')[0]}" for name, version in
+            _requirement_closure(GRADING_PACKAGES, cuda=False).items()]
+
+
+def link_grading_environment(venv: Path) -> list[str]:
+    """Put into ``venv``'s site-packages exactly the distributions setup.sh installs (the CUDA ones too when the
+    local torch is the CUDA build), hard-linked from this environment: a clean interpreter for the tests'
+    imitation of Gradescope, without copying gigabytes. Returns the distributions linked."""
+    import importlib.metadata as metadata
+    import os
+    import shutil
+
+    closure = _requirement_closure(GRADING_PACKAGES, cuda=True)
+    target = next(venv.glob("lib/python3*/site-packages"))
+    tops = set()
+    for name in closure:
+        distribution = metadata.distribution(name)
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top not in ("..", "__pycache__") and not top.endswith(".pth"):
+                tops.add((Path(distribution.locate_file(top)), top))
+    for source, top in sorted(tops):
+        destination = target / top
+        if destination.exists() or not source.exists():
+            continue
+        if source.is_dir():
+            try:  # hard links keep each file's own mode, and our folders are 0755: any uid can read them
+                shutil.copytree(source, destination, copy_function=os.link, symlinks=True)
+            except OSError:
+                shutil.rmtree(destination, ignore_errors=True)
+                destination.symlink_to(source)  # another file system: link the folder itself
+        else:
+            shutil.copy2(source, destination)
+    return list(closure)
 
 
 def solution_modules(assignment: str) -> list[str]:
@@ -83,9 +164,12 @@ def build_zip(*, assignment: str, out: str | Path) -> Path:
         archive.writestr(info, text)
 
     with zipfile.ZipFile(out, "w") as archive:
-        add(archive, "setup.sh", SETUP_SH, executable=True)
+        torch_version = _requirement_closure(("torch",), cuda=False)["torch"].split("+")[0]
+        setup = SETUP_SH.format(torch=torch_version, minimum=MINIMUM_PYTHON,
+                                minimum_text=".".join(map(str, MINIMUM_PYTHON)))
+        add(archive, "setup.sh", setup, executable=True)
         add(archive, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment), executable=True)
-        add(archive, "requirements.txt", "\n".join(REQUIREMENTS) + "\n")
+        add(archive, "requirements.txt", "\n".join(pinned_requirements()) + "\n")
         for name, path in zip_members(assignment).items():
             add(archive, name, path.read_text())
     return out
@@ -105,9 +189,20 @@ def find_submission(folder: Path, assignment: str) -> tuple[Path | None, str]:
     return None, (f"Upload one notebook, named {assignment}.ipynb. Found: {found}.")
 
 
+NOT_GRADED = ("NOT GRADED: the autograder could not run safely on this machine, so your submission was received but "
+              "not scored. This is not a problem with your code: the course staff must fix the autograder and "
+              "regrade.")
+
+
 def run(*, root: str | Path, assignment: str) -> dict:
-    """Grade the submission under ROOT/submission; write ROOT/results/results.json. Always writes a result."""
+    """Grade the submission under ROOT/submission; write ROOT/results/results.json. Always writes a result.
+
+    Student code never sees ROOT/source (the grader, the suite, the reference), ROOT/results or the upload
+    folder, under whichever isolation works in this container (autograder.isolation).
+    """
+    from autograder.isolation import IsolationUnavailable
     from autograder.results import SubmissionResult, write_json_atomic
+    from autograder.sandbox import Isolation, default_isolation
 
     root = Path(root)
     results_path = root / "results" / "results.json"
@@ -120,11 +215,22 @@ def run(*, root: str | Path, assignment: str) -> dict:
         else:
             from autograder.grade import grade_submission
 
-            data = grade_submission(path, assignment, student_id="submission").to_gradescope()
+            base = default_isolation()
+            confinement = Isolation(extra_hidden=(ROOT, root / "results", root / "submission"), uid=base.uid,
+                                    modes=base.modes)
+            result = grade_submission(path, assignment, student_id="submission", isolation=confinement)
+            data = result.to_gradescope()
+            if result.status == "internal-error":
+                data["output"] = "NOT FULLY GRADED: " + data["output"]
+            print(f"isolation: {result.isolation}")
+    except IsolationUnavailable as refusal:
+        print(refusal, file=sys.stderr)
+        data = {"score": 0.0, "output": f"{NOT_GRADED}\n\nFor the staff: {refusal}", "visibility": "visible",
+                "stdout_visibility": "hidden", "tests": []}
     except Exception:  # the last resort: Gradescope must always get a results file
         traceback.print_exc()
-        data = {"score": 0.0, "output": "internal grading error: the staff have been told; your score may change.",
-                "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
+        data = {"score": 0.0, "output": f"{NOT_GRADED}\n\n(internal grading error; the traceback is in the "
+                "autograder's log)", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
     write_json_atomic(results_path, data)
     return data
 

@@ -32,6 +32,7 @@ class SubmissionResult:
     load_errors: list[str] = field(default_factory=list)
     message: str = ""
     duration_s: float = 0.0
+    isolation: str = ""   # the sandbox in force (autograder.isolation.Plan.describe)
 
     @property
     def score(self) -> float:
@@ -61,6 +62,13 @@ class SubmissionResult:
                          + "\n  - ".join(self.skipped_content))
         if self.load_errors:
             notes.append("Errors while loading your code:\n  - " + "\n  - ".join(self.load_errors))
+        # A 0-point check skipped on this machine (a CUDA test without a GPU) is not a failure: Gradescope
+        # would show it as a red "failed" test, so it is left out and named here instead.
+        shown = [test for test in self.tests if not (test.status == "skipped" and test.max_score == 0)]
+        skipped = [test for test in self.tests if test not in shown]
+        if skipped:
+            notes.append(f"Not run on this machine ({len(skipped)} check(s) worth no points): "
+                         + "; ".join(f"{test.name} ({test.message})" for test in skipped))
         return {
             "score": self.score,
             "max_score": self.max_score,
@@ -72,7 +80,7 @@ class SubmissionResult:
                        "max_score": test.max_score, "status": "passed" if test.status == "passed" else "failed",
                        "output": test.message + (f"\n\nYour code printed:\n{test.output}" if test.output else ""),
                        "tags": [test.question], "visibility": test.visibility}
-                      for index, test in enumerate(self.tests, 1)],
+                      for index, test in enumerate(shown, 1)],
         }
 
 

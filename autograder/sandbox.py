@@ -1,19 +1,21 @@
 """Run student code in a separate, sandboxed worker process and call it from the grader.
 
-``launch_worker`` is the one place that starts a worker. With ``bwrap``
-(bubblewrap) on the PATH the worker gets no network, a read-only root, a private
-/tmp, tmpfs over everything that could reveal answers (solutions/, the hidden
-suites, the notebooks' sources, .git, the output folder, other submissions) and
-its own PID namespace that dies with the grader. Resource limits (memory,
-CPU time, processes, file size) apply with or without bwrap. ``StudentCode`` is the proxy the hidden
+``launch_worker`` is the one place that starts a worker, under the strongest isolation that
+works here (``autograder.isolation``: bubblewrap, else Landlock, else a sandbox uid, else a
+refusal). With bubblewrap the worker gets no network, a read-only root, a private /tmp and
+/dev/shm of bounded size, empty folders over everything that could reveal answers
+(solutions/, the hidden suites, the notebooks' sources, .git, the output folder, other
+submissions, every non-system top-level folder) and its own PID namespace that dies with the
+grader. Resource limits (memory, CPU time, processes, file size) and an allow-listed
+environment apply in every mode. ``StudentCode`` is the proxy the hidden
 suites use: ``student.call("apply_convolution", img, kernel)``. Every problem
 on the student's side (missing function, exception, timeout, crash, a value
 that cannot cross the boundary) becomes a ``GradingFailure`` subclass with a
-message written for the student, so it costs that test and nothing else.
-"""
+message written for the student, so it costs that test and nothing else."""
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import shutil
@@ -28,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import protocol
+from autograder import isolation, protocol
 from autograder.checks import GradingFailure, Unsupported
+from autograder.isolation import IsolationUnavailable  # noqa: F401 (re-exported)
 from autograder.load import LoadedSubmission
 
 
@@ -65,14 +68,14 @@ class WorkerStartError(RuntimeError):
     """The sandboxed worker failed before running any student code: an internal grading error."""
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = isolation.PROJECT_ROOT
 # Folders of this project that student code must not read: answers, hidden tests, sources, history.
 HIDDEN_PROJECT_PATHS = ("solutions", "autograder/suites", "assignments", "tests", "benchmarks", "examples", ".git")
 SANDBOX_UID_BASE = 61000  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
 
 
 class WeakIsolationWarning(UserWarning):
-    """bubblewrap is missing: student code runs in a plain subprocess (limits still apply)."""
+    """bubblewrap cannot start here: the worker runs under a weaker isolation (said once, with the reason)."""
 
 
 @dataclass
@@ -84,46 +87,56 @@ class Limits:
     cpu_seconds: int = 600                # RLIMIT_CPU of one worker process
     processes: int = 64                   # RLIMIT_NPROC (threads count too); only when a uid is set
     file_bytes: int = 64 * 2**20          # RLIMIT_FSIZE: largest file the worker may write
+    # RAM-backed folders count against no rlimit, so each has a size of its own (bwrap's --size).
+    tmp_bytes: int = 256 * 2**20          # the private /tmp, which is also HOME
+    shm_bytes: int = 64 * 2**20           # /dev/shm
     threads: int = 1
 
 
 @dataclass
 class Isolation:
-    """Where the sandbox hides things and which uid it runs as (None: the grader's own)."""
+    """Where the sandbox hides things, which uid it runs as (None: the grader's own), which modes it may use."""
 
     extra_hidden: tuple[Path, ...] = ()
     uid: int | None = None
-    use_bwrap: bool | None = None  # None: use bwrap when it is on the PATH
+    modes: tuple[str, ...] = isolation.MODES  # strongest first; tests narrow it to try a fallback
+    plan: isolation.Plan | None = None        # decided once by the parent of a pool; None: decide here
 
-    def bwrap(self) -> str | None:
-        if self.use_bwrap is False:
-            return None
-        found = shutil.which("bwrap")
-        if found is None and self.use_bwrap:
-            raise RuntimeError("bubblewrap (bwrap) was requested but is not installed")
-        return found
+    def hidden(self) -> list[Path]:
+        return [PROJECT_ROOT / path for path in HIDDEN_PROJECT_PATHS] + [Path(p).resolve() for p in self.extra_hidden]
+
+    def resolve(self) -> isolation.Plan:
+        """The isolation in force (probed once per process); raises IsolationUnavailable when none works."""
+        if self.plan is None:
+            self.plan = _resolve(self.modes, self.uid, tuple(self.hidden()))
+        return self.plan
+
+
+@functools.cache
+def _resolve(modes: tuple[str, ...], uid: int | None, hidden: tuple[Path, ...]) -> isolation.Plan:
+    plan = isolation.choose(modes=modes, uid=uid, hidden=list(hidden), runtime=runtime_paths())
+    if plan.mode != "bwrap":
+        warnings.warn(WeakIsolationWarning(f"isolation: {plan.describe()}"), stacklevel=3)
+    return plan
 
 
 def default_isolation() -> Isolation:
-    """As root with bwrap, the worker drops to a sandbox uid (so RLIMIT_NPROC binds); otherwise it keeps its own.
+    """As root, the worker drops to a sandbox uid (so RLIMIT_NPROC binds); otherwise it keeps its own.
+
+    ``AUTOGRADER_SANDBOX_MODES`` (say, ``landlock,uid``) narrows the modes tried, to imitate a machine
+    where bubblewrap or Landlock is missing; it can never allow grading without isolation.
 
     RLIMIT_NPROC counts every process of a uid, so two graders running side by side must not share one:
     a grader of its own takes a uid from its pid (62000-65999); the batch pool's slots use 61001-61999.
     """
-    dropping = os.geteuid() == 0 and shutil.which("bwrap") is not None
-    return Isolation(uid=SANDBOX_UID_BASE + 1000 + os.getpid() % 4000 if dropping else None)
+    modes = tuple(mode for mode in os.environ.get("AUTOGRADER_SANDBOX_MODES", "").split(",") if mode in isolation.MODES)
+    return Isolation(uid=SANDBOX_UID_BASE + 1000 + os.getpid() % 4000 if os.geteuid() == 0 else None,
+                     modes=modes or isolation.MODES)
 
 
-def _runtime_paths() -> list[Path]:
-    """What the worker's Python needs to read: the interpreter, the venv, site-packages, this project.
-
-    Not every sys.path entry: under pytest that holds tests/, which must stay hidden.
-    """
-    import site
-
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), PROJECT_ROOT}
-    paths |= {Path(entry).resolve() for entry in site.getsitepackages() if Path(entry).is_dir()}
-    return sorted(paths)
+def runtime_paths() -> list[Path]:
+    """What the worker reads: its interpreter and packages, and the private copy of its own modules."""
+    return sorted({*isolation.interpreter_paths(), isolation.runtime_copy()})
 
 
 def _closed_ancestors(paths: list[Path]) -> list[Path]:
@@ -139,20 +152,23 @@ def _closed_ancestors(paths: list[Path]) -> list[Path]:
 
 
 def _rebinds(paths: list[Path], covers: list[Path]) -> list[str]:
-    """After an empty tmpfs is mounted on each cover, bind back, read-only, what ``paths`` need beneath it.
+    """After an empty tmpfs is mounted on each cover, bind back, read-only, exactly what ``paths`` need beneath it.
 
-    The folder bound back is the cover's child that leads to the path (binding the deep path itself
-    would leave the directories bwrap creates on the way with mode 0700, closed to the sandbox uid).
+    The folders on the way are made first with mode 0755 (bwrap would make them 0700, closed to the sandbox
+    uid), so a project that holds the venv stays hidden but for the venv itself.
     """
-    rebound = []
-    for path in paths:
-        for cover in covers:
-            if cover in path.parents:
-                child = cover / path.relative_to(cover).parts[0]
-                if child not in rebound:
-                    rebound.append(child)
-                break
-    return [argument for child in rebound for argument in ("--ro-bind", str(child), str(child))]
+    arguments, made = [], set()
+    wanted = [path for path in paths if not any(other in path.parents for other in paths)]
+    for path in wanted:
+        cover = next((cover for cover in covers if cover in path.parents), None)
+        if cover is None:
+            continue
+        for folder in reversed(path.parents):
+            if cover in folder.parents and folder not in made:
+                made.add(folder)
+                arguments += ["--perms", "0755", "--dir", str(folder)]
+        arguments += ["--ro-bind", str(path), str(path)]
+    return arguments
 
 
 # Top-level folders the worker sees, read-only: the operating system. Every other top-level folder
@@ -173,45 +189,64 @@ def _private_top_folders() -> list[Path]:
     return tops
 
 
-def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool) -> list[str]:
-    """bubblewrap: no network, the system folders read-only, private /tmp and home folders, hidden paths,
-    own PID namespace.
+COVER_BYTES = 2**20  # an empty tmpfs that hides a folder: room for the mount points bwrap makes in it
 
+
+def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool, limits: Limits | None = None) -> list[str]:
+    """bubblewrap: no network, the system folders read-only, a private /tmp (also HOME) and /dev/shm of
+    bounded size, hidden paths, own PID namespace.
+
+    Every writable tmpfs has a --size (RAM-backed folders count against no rlimit); the covers over
+    hidden and private folders are tiny and remounted read-only, and so is /dev.
     No user namespace: when the grader is root the worker drops to a plain uid itself, which
     keeps RLIMIT_NPROC meaningful (the kernel never applies it to uid 0).
     """
+    limits = limits or Limits()
     arguments = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                  "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                 "--perms", "1777", "--tmpfs", "/tmp"]
+                 "--perms", "1777", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
+                 "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     if os.geteuid() != 0:
         arguments.insert(1, "--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
     # --dev gives a minimal /dev: bring the NVIDIA device nodes in, or CUDA tests cannot run in the sandbox.
     for device in sorted(Path("/dev").glob("nvidia*")):
         arguments += ["--dev-bind", str(device), str(device)]
-    runtime = _runtime_paths()
-    # A checkout or a venv under /tmp comes back through the private /tmp; the same for the other covers.
-    tops = _private_top_folders()
-    arguments += [argument for top in tops for argument in ("--tmpfs", str(top))]
-    arguments += _rebinds(runtime, [Path("/tmp"), *tops])
+    runtime = runtime_paths()
+    # Private folders are covered, then what the worker runs from is bound back beneath them: a checkout
+    # or a venv under /tmp comes back through the private /tmp, the same for the other covers.
+    private = _private_top_folders()
     if drop_to_uid:  # a Python under /root/... or /home/ta (mode 700) must stay reachable for another uid
-        closed = [path for path in _closed_ancestors(runtime) if path not in tops]
-        arguments += [argument for path in closed for argument in ("--tmpfs", str(path))]
-        arguments += _rebinds(runtime, closed)
-    for path in hidden:
-        path = path.resolve()
-        # Never hide a folder that holds what the worker runs on (say, submissions kept in the repo's root).
-        if path.is_dir() and not any(path == needed or path in needed.parents for needed in runtime):
-            arguments += ["--tmpfs", str(path)]
-    return arguments + ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--"]
+        private += [path for path in _closed_ancestors(runtime) if path not in private]
+    arguments += _rebinds(runtime, [Path("/tmp")])
+    for cover in private:
+        arguments += ["--size", str(COVER_BYTES), "--tmpfs", str(cover), *_rebinds(runtime, [cover])]
+    # Hidden folders last, over the binds: only those still in sight, never one that holds what the worker
+    # runs on (say, submissions kept in the project's root).
+    def within(path: Path, folders: list[Path]) -> bool:
+        return any(path == folder or folder in path.parents for folder in folders)
+
+    hidden = [path for path in (path.resolve() for path in hidden)
+              if path.is_dir() and (within(path, runtime) or not within(path, [Path("/tmp"), *private]))
+              and not any(path == needed or path in needed.parents for needed in runtime)]
+    arguments += [argument for path in hidden for argument in ("--size", str(COVER_BYTES), "--tmpfs", str(path))]
+    covers = private + hidden
+    arguments += [argument for cover in covers for argument in ("--remount-ro", str(cover))]
+    arguments += ["--remount-ro", "/dev"]
+    return arguments + ["--chdir", "/tmp", "--"]
 
 
-def _apply_limits(limits: Limits, limit_processes: bool) -> None:
-    """Runs in the child between fork and exec: lower the limits, never raise them; die with the grader."""
-    try:  # bwrap has --die-with-parent; this covers the plain-subprocess fallback on Linux
+def die_with_parent() -> None:
+    """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op)."""
+    try:
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
+
+
+def _apply_limits(limits: Limits, limit_processes: bool) -> None:
+    """Runs in the child between fork and exec: lower the limits, never raise them; die with the grader."""
+    die_with_parent()  # bwrap has --die-with-parent; this covers the other modes
     wanted = [(resource.RLIMIT_DATA, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
               (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]
     if limit_processes:
@@ -262,38 +297,54 @@ def _describe_exit(returncode: int | None, limits: Limits) -> str:
     return f"exit code {returncode}"
 
 
-_warned_weak_isolation = False
+def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Popen, int, int, str]:
+    """Start ``python -m autograder.worker`` with a pipe each way. Returns (process, send_fd, receive_fd, tmpdir).
 
-
-def launch_worker(limits: Limits, isolation: Isolation) -> tuple[subprocess.Popen, int, int, str]:
-    """Start ``python -m autograder.worker`` with a pipe each way. Returns (process, send_fd, receive_fd, tmpdir)."""
-    global _warned_weak_isolation
+    Raises IsolationUnavailable (before starting anything) when no isolation works on this machine.
+    """
+    plan = confinement.resolve()
     to_worker_read, to_worker_write = os.pipe()
     from_worker_read, from_worker_write = os.pipe()
-    workdir = tempfile.mkdtemp(prefix="autograder-worker-")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    env.update(OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads), PYTHONHASHSEED="0",
-               PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
+    workdir = tempfile.mkdtemp(prefix="autograder-worker-")  # the grader's; the worker writes only in home/
+    home = Path(workdir, "home")
+    home.mkdir()
     command = [sys.executable, "-m", "autograder.worker", str(to_worker_read), str(from_worker_write)]
-    bwrap = isolation.bwrap()
-    drop_to_uid = bool(bwrap) and isolation.uid is not None
-    if bwrap:
-        hidden = [PROJECT_ROOT / path for path in HIDDEN_PROJECT_PATHS] + [Path(p) for p in isolation.extra_hidden]
-        command = bwrap_arguments(bwrap, hidden, drop_to_uid) + command
-        if drop_to_uid:
-            env["AUTOGRADER_WORKER_UID"] = str(isolation.uid)
-    elif not _warned_weak_isolation:
-        _warned_weak_isolation = True
-        warnings.warn(WeakIsolationWarning(
-            "bwrap (bubblewrap) not found: student code runs in a plain subprocess with resource limits, but "
-            "it can read files and use the network. Install it: sudo apt-get install bubblewrap"), stacklevel=2)
+    ruleset = None
+    if plan.mode == "bwrap":
+        env = isolation.worker_environment(home="/tmp", python_path=str(isolation.runtime_copy()),
+                                           threads=limits.threads)
+        command = bwrap_arguments(shutil.which("bwrap"), confinement.hidden(), plan.uid is not None, limits) + command
+    else:
+        env = isolation.worker_environment(home=str(home), python_path=str(isolation.runtime_copy()),
+                                           threads=limits.threads)
+        if plan.uid is not None:  # the worker drops to it; it must be able to reach and write its home
+            os.chmod(workdir, 0o711)
+            os.chown(home, plan.uid, plan.uid)
+        if plan.mode == "landlock":
+            devices = [Path(p) for p in isolation.DEVICES_WRITABLE] + sorted(Path("/dev").glob("nvidia*"))
+            ruleset = isolation.landlock_ruleset(
+                read=[Path(p) for p in isolation.SYSTEM_READABLE] + runtime_paths(), write=[home], devices=devices)
+    if plan.uid is not None:
+        env["AUTOGRADER_WORKER_UID"] = str(plan.uid)
+
+    def confine_child() -> None:  # between fork and exec
+        _apply_limits(limits, limit_processes=plan.uid is not None)
+        if ruleset is not None:
+            if plan.uid is None and os.geteuid() == 0:
+                isolation.drop_capabilities()
+            isolation.landlock_restrict_self(ruleset)
+
     # The launcher's own stderr (bwrap errors, a worker that cannot start) goes to a log for the staff.
-    with open(os.path.join(workdir, "launcher.log"), "wb") as log:
-        process = subprocess.Popen(
-            command, pass_fds=(to_worker_read, from_worker_write), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=log, cwd=workdir, env=env, start_new_session=True,
-            preexec_fn=lambda: _apply_limits(limits, limit_processes=drop_to_uid))
-    os.close(to_worker_read), os.close(from_worker_write)
+    try:
+        with open(os.path.join(workdir, "launcher.log"), "wb") as log:
+            process = subprocess.Popen(
+                command, pass_fds=(to_worker_read, from_worker_write), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env, start_new_session=True,
+                preexec_fn=confine_child)
+    finally:
+        os.close(to_worker_read), os.close(from_worker_write)
+        if ruleset is not None:
+            os.close(ruleset)
     return process, to_worker_write, from_worker_read, workdir
 
 
@@ -305,6 +356,7 @@ class StudentCode:
         self.submission = submission
         self.limits = limits or Limits()
         self.isolation = isolation or default_isolation()
+        self.isolation.resolve()  # refuse now, before any student code, when nothing can isolate it
         self.deadline = time.monotonic() + self.limits.submission_timeout_s
         self.process: subprocess.Popen | None = None
         self.defined: dict[str, bool] = {}
@@ -434,6 +486,10 @@ class StudentCode:
         if kind == "unsendable":
             raise Unsendable(f"`{name}` returned something that cannot be graded: {error['message']}")
         trace = error.get("traceback") or f"{error['type']}: {error['message']}"
+        if error["type"] == "OSError" and "No space left on device" in error["message"]:
+            raise StudentException(f"`{name}` ran out of file space: no space left (the sandbox allows "
+                                   f"{self.limits.tmp_bytes // 2**20} MiB of files in /tmp and the home folder, and "
+                                   f"{self.limits.shm_bytes // 2**20} MiB in /dev/shm).\n\nYour traceback:\n{trace}")
         if error["type"] == "OSError" and "File too large" in error["message"]:
             raise StudentException(f"`{name}` wrote more than the {self.limits.file_bytes // 2**20} MiB allowed for "
                                    "output and files.")

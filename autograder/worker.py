@@ -26,7 +26,9 @@ class OutputCapture:
     """fds 1 and 2 write to one temporary file; each call reads back what it added (capped)."""
 
     def __init__(self):
-        self.file = tempfile.TemporaryFile()
+        # In memory, not in /tmp: a student who fills the sandbox's /tmp must still have their output shown.
+        self.file = (open(os.memfd_create("student-output"), "w+b") if hasattr(os, "memfd_create")
+                     else tempfile.TemporaryFile())
         for fd in (1, 2):
             os.dup2(self.file.fileno(), fd)
 
@@ -211,15 +213,17 @@ class OpRecorder:
 def reap_strays() -> None:
     """Kill processes the student's code left behind in the worker's process group (a fork bomb, say)."""
     me, group = os.getpid(), os.getpgrp()
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
         if not entry.isdigit() or int(entry) == me:
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == group:  # field 5 of stat, the process group
+        try:  # getpgid needs no read access to /proc/<pid> (closed to the worker under Landlock)
+            if os.getpgid(int(entry)) == group:
                 os.kill(int(entry), 9)
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
 
 
