@@ -58,13 +58,19 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     from autograder.batch import SubmissionLayoutError, discover, grade_class
     from autograder.sandbox import Limits
 
-    from autograder.gradebook import GradebookError, is_course, write_scores
+    from autograder.gradebook import GradebookError, autograde_course, check_course, is_course
 
     console = Console(highlight=False)
     if nbgrader and not is_course(submissions):
         console.print(f"autograder: --nbgrader needs an nbgrader course folder (nbgrader_config.py and "
                       f"submitted/); {submissions} is not one", markup=False)
         return 2
+    if nbgrader:
+        try:  # before any grading: a course that would trust a kernel's output is refused
+            check_course(Path(submissions).resolve(), assignment)
+        except GradebookError as error:
+            console.print(f"autograder: {error}", markup=False)
+            return 2
     try:
         total = len(discover(submissions, assignment))
     except SubmissionLayoutError as error:
@@ -85,12 +91,13 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     print_class_summary(console, summary, out)
     if nbgrader:
         try:
-            count = write_scores(course_root=submissions, assignment=assignment, results=summary.results)
+            done = autograde_course(course_root=submissions, assignment=assignment, results_directory=out,
+                                    students=[saved["student"] for saved in summary.results])
         except GradebookError as error:
             console.print(f"autograder: {error}", markup=False)
             return 2
-        console.print(f"nbgrader gradebook: wrote the scores of {count} students ({assignment}); "
-                      "`nbgrader export` and formgrader show them.")
+        console.print(f"nbgrader: autograded {len(done)} students ({assignment}) from these results; formgrader, "
+                      "`nbgrader export` and `nbgrader generate_feedback` now show them.", markup=False)
     if summary.interrupted:
         console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
         return 128 + int(summary.stop_signal)
@@ -115,19 +122,30 @@ def print_class_summary(console, summary, out) -> None:
                   f"{out}/<student>/feedback.html and results.json")
 
 
-def release_main(*, assignments: list[str] | None = None) -> int:
-    """Generate release/<assignment>/ with nbgrader, scan it for leaks, and list what a student gets."""
+def release_main(*, assignments: list[str] | None = None, course: str | None = None) -> int:
+    """Generate the release of each assignment with nbgrader, scan it for leaks, and list what a student gets.
+
+    ``course``: an nbgrader course folder (default: the current folder when it is one, else this checkout).
+    """
     from rich.console import Console
 
-    from autograder.release import ReleaseError, release
+    from autograder.release import ROOT, ReleaseError, release
 
     console = Console(highlight=False)
+    if course is None:
+        course = "." if Path("nbgrader_config.py").is_file() else str(ROOT)
+    if not Path(course, "nbgrader_config.py").is_file():
+        console.print(f"autograder release: {course} has no nbgrader_config.py; give an nbgrader course folder",
+                      markup=False)
+        return 2
     try:
-        reports = release(assignments=assignments)
+        reports = release(assignments=assignments, course_root=course)
     except ReleaseError as error:
         console.print(f"autograder release: {error}", markup=False)
         return 1
     for report in reports:
+        if report.source_copied:
+            console.print(f"  copied the source of {report.assignment} to {report.source_copied}", markup=False)
         console.print(f"[bold]{report.assignment}[/bold] -> {report.folder}: {', '.join(report.files)}")
         for helper in report.helpers_updated:
             console.print(f"  updated {helper} from the package", markup=False)
@@ -208,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     # With nargs="*", argparse checks the empty default ([]) against choices too, hence the [] among them.
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),
                          help=f"default: all ({', '.join(ASSIGNMENTS)})")
+    release.add_argument("--course", metavar="DIR", help="an nbgrader course to release into (default: the current "
+                                                         "folder if it is one, else this checkout)")
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment")
     gradescope.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
     gradescope.add_argument("--out", help="default: autograder_ASSIGNMENT.zip")
@@ -226,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "release":
-            return release_main(assignments=args.assignments or None)
+            return release_main(assignments=args.assignments or None, course=args.course)
         if args.command == "gradescope":
             return gradescope_main(assignment=args.assignment, out=args.out or f"autograder_{args.assignment}.zip")
         if args.command == "check":

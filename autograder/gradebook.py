@@ -1,17 +1,20 @@
-"""Write graded scores into nbgrader's own gradebook database, so `nbgrader export` and formgrader show them.
+"""Hand graded results to an nbgrader course, the way ``nbgrader autograde`` would leave it.
 
 ``autograder grade COURSE --out DIR --nbgrader`` grades ``COURSE/submitted/<student>/<assignment>/``
-and then, through nbgrader's ``Gradebook`` API, records each question's points as the
-auto score of that question's test cell (``<question>_tests``), exactly where
-``nbgrader autograde`` would put them.
+in parallel in the sandbox, then runs nbgrader's own Autograde for each student with the
+kernel taken out (``autograder.nbgrader_plugin``): nbgrader sanitises the notebook, our saved
+result fills its test cells, and nbgrader records the grades, ``needs_manual_grade``, the
+timestamp and the late penalty of the course's ``LateSubmissionPlugin``, and writes
+``autograded/``. Formgrader, ``nbgrader export``, ``generate_feedback`` and ``release_feedback``
+then work as after ``nbgrader autograde``, because it was ``nbgrader autograde``.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
-from autograder.report import per_question
 from autograder.suites import ASSIGNMENTS
 
 
@@ -24,39 +27,28 @@ def is_course(folder: str | Path) -> bool:
     return (folder / "nbgrader_config.py").is_file() and (folder / "submitted").is_dir()
 
 
-def _timestamp(course_root: Path, student: str, assignment: str):
-    from nbgrader.utils import parse_utc
-
-    stamp = course_root / "submitted" / student / assignment / "timestamp.txt"
-    try:
-        return parse_utc(stamp.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def write_scores(*, course_root: str | Path, assignment: str, results: list[dict]) -> int:
-    """Record each student's per-question points in the course's gradebook; return how many students."""
+def check_course(course_root: Path, assignment: str):
+    """The course's configuration, once it is known to grade in the sandbox and to know this assignment."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.coursedir import CourseDirectory
 
+    from autograder.nbgrader_plugin import COURSE_CONFIG_LINES, uses_sandboxed_autograde
     from autograder.release import load_course_config
 
-    course_root = Path(course_root).resolve()
-    if not is_course(course_root):
-        raise GradebookError(f"{course_root} is not an nbgrader course (needs nbgrader_config.py and submitted/)")
     config = load_course_config(course_root)
+    if not uses_sandboxed_autograde(config):
+        raise GradebookError(
+            f"{course_root / 'nbgrader_config.py'} lets `nbgrader autograde` run student notebooks in a kernel and "
+            "trust their output, so a student could set their own score. Add these two lines to it, then run again:"
+            f"\n\n{COURSE_CONFIG_LINES}\n")
     config.CourseDirectory.root = str(course_root)
     coursedir = CourseDirectory(config=config)
     with warnings.catch_warnings(), Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
-        # nbgrader's add_submission trips SQLAlchemy 2's "not in session" autoflush warning; the rows are
-        # written all the same (the round-trip test reads them back with `nbgrader export`).
-        warnings.filterwarnings("ignore", message=".*not in session.*")
         try:
             stored = gradebook.find_assignment(assignment)
         except MissingEntry:
-            raise GradebookError(f"the gradebook has no assignment {assignment!r}: run `autograder release "
-                                 f"{assignment}` (or `nbgrader generate_assignment {assignment}`) in {course_root} "
-                                 "first") from None
+            raise GradebookError(f"the gradebook has no assignment {assignment!r}: run `autograder release --course "
+                                 f"{course_root} {assignment}` first") from None
         notebook = next((nb for nb in stored.notebooks if nb.name == assignment), None)
         if notebook is None:
             raise GradebookError(f"assignment {assignment!r} in the gradebook has no notebook {assignment}.ipynb")
@@ -65,15 +57,36 @@ def write_scores(*, course_root: str | Path, assignment: str, results: list[dict
         if {name: cells.get(name) for name in expected} != expected:
             raise GradebookError(f"the gradebook's grade cells {cells} do not carry the hidden suites' points "
                                  f"{expected}: release the assignment again")
-        for saved in results:
-            student = saved["student"]
-            gradebook.update_or_create_student(student)
-            timestamp = _timestamp(course_root, student, assignment)
-            gradebook.update_or_create_submission(assignment, student,
-                                                  **({"timestamp": timestamp} if timestamp else {}))
-            for question, (earned, _) in per_question(saved).items():
-                grade = gradebook.find_grade(f"{question}_tests", assignment, assignment, student)
-                grade.auto_score = earned
-                grade.needs_manual_grade = False
-            gradebook.db.commit()
-    return len(results)
+    return config, coursedir
+
+
+def autograde_course(*, course_root: str | Path, assignment: str, results_directory: str | Path,
+                     students: list[str]) -> list[str]:
+    """Run nbgrader's sandboxed Autograde for each student, from the results saved in ``results_directory``.
+
+    Returns the students done. Raises GradebookError for a course that is not ready, or when nbgrader fails.
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder.nbgrader_plugin import autograde_preprocessors, environment_for_nbgrader
+
+    course_root = Path(course_root).resolve()
+    if not is_course(course_root):
+        raise GradebookError(f"{course_root} is not an nbgrader course (needs nbgrader_config.py and submitted/)")
+    config, coursedir = check_course(course_root, assignment)
+    config.Autograde.autograde_preprocessors = autograde_preprocessors()
+    config.GradeInSandbox.results_directory = str(Path(results_directory).resolve())
+    os.environ.update(environment_for_nbgrader())
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    failures = []
+    with warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy 2's "not in session" autoflush warning; the rows are
+        # written all the same (the round-trip test reads them back with `nbgrader export`).
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        for student in students:
+            outcome = api.autograde(assignment, student, force=True, create=True)
+            if not outcome["success"]:
+                failures.append(f"{student}: {(outcome.get('error') or outcome.get('log') or '')[-1500:]}")
+    if failures:
+        raise GradebookError("nbgrader autograde failed for " + "\n".join(failures))
+    return students

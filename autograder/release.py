@@ -77,6 +77,17 @@ class ReleaseReport:
     folder: Path
     files: list[str] = field(default_factory=list)
     helpers_updated: list[str] = field(default_factory=list)
+    source_copied: str = ""  # the source folder copied into another course, when it had none
+
+
+def copy_source(source_root: Path, assignment: str) -> str:
+    """Into another course (``--course``), copy this checkout's source folder of the assignment if it has none."""
+    target = source_root / assignment
+    if target.exists() or source_root == ROOT / "assignments":
+        return ""
+    shutil.copytree(ROOT / "assignments" / assignment, target,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", ".OTTER_LOG"))
+    return str(target)
 
 
 def sync_helpers(source_root: Path, assignment: str) -> list[str]:
@@ -114,8 +125,14 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
     scripts = str(Path(sys.executable).parent)
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+    from autograder.nbgrader_plugin import COURSE_CONFIG_LINES, uses_sandboxed_autograde
+
     course_root = Path(course_root).resolve()
     config = load_course_config(course_root)
+    if not uses_sandboxed_autograde(config):
+        raise ReleaseError(f"{course_root / 'nbgrader_config.py'} would let `nbgrader autograde` run student notebooks "
+                           "in a kernel and trust their output. Add these two lines to it, then release again:\n\n"
+                           f"{COURSE_CONFIG_LINES}\n")
     config.CourseDirectory.root = str(course_root)
     if release_directory is not None:
         config.CourseDirectory.release_directory = str(Path(release_directory).resolve())
@@ -130,6 +147,7 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
             raise ReleaseError(f"unknown assignment {assignment!r}; expected one of {', '.join(ASSIGNMENTS)}")
         report = ReleaseReport(assignment, Path(coursedir.format_path(coursedir.release_directory, ".",
                                                                        assignment)).resolve())
+        report.source_copied = copy_source(source_root, assignment)
         report.helpers_updated = sync_helpers(source_root, assignment)
         outcome = api.generate_assignment(assignment, force=True, create=True)
         if not outcome["success"]:
