@@ -22,8 +22,8 @@ from autograder.suites import ASSIGNMENTS, suite_dir
 ROOT = Path(__file__).resolve().parents[1]
 # The modules grading needs (grade -> load, sandbox, worker, protocol; suites -> checks, cases, mistakes,
 # harness, zoo). The round-trip test grades from an unpacked zip, so a missing one fails it.
-GRADING_MODULES = ["__init__", "cases", "checks", "grade", "gradescope", "harness", "load", "mistakes", "protocol",
-                   "results", "sandbox", "worker", "zoo"]
+GRADING_MODULES = ["__init__", "cases", "checks", "grade", "gradescope", "harness", "isolation", "load", "mistakes",
+                   "protocol", "results", "sandbox", "worker", "zoo"]
 # What grading imports beyond the standard library. setup.sh installs exactly these, pinned, with the
 # versions of their dependencies, as found in the environment that builds the zip (see pinned_requirements).
 GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest")
@@ -200,13 +200,14 @@ def run(*, root: str | Path, assignment: str) -> dict:
     Student code never sees ROOT/source (the grader, the suite, the reference), ROOT/results or the upload
     folder, under whichever isolation works in this container (autograder.isolation).
     """
-    from autograder.isolation import IsolationUnavailable
-    from autograder.results import SubmissionResult, write_json_atomic
-    from autograder.sandbox import Isolation, default_isolation
+    from autograder.results import write_json_atomic
 
     root = Path(root)
     results_path = root / "results" / "results.json"
     try:
+        from autograder.results import SubmissionResult
+        from autograder.sandbox import Isolation, default_isolation
+
         path, problem = find_submission(root / "submission", assignment)
         if path is None:
             result = SubmissionResult(assignment=assignment, submission="", student="submission", status="invalid",
@@ -223,16 +224,22 @@ def run(*, root: str | Path, assignment: str) -> dict:
             if result.status == "internal-error":
                 data["output"] = "NOT FULLY GRADED: " + data["output"]
             print(f"isolation: {result.isolation}")
-    except IsolationUnavailable as refusal:
-        print(refusal, file=sys.stderr)
-        data = {"score": 0.0, "output": f"{NOT_GRADED}\n\nFor the staff: {refusal}", "visibility": "visible",
-                "stdout_visibility": "hidden", "tests": []}
-    except Exception:  # the last resort: Gradescope must always get a results file
-        traceback.print_exc()
-        data = {"score": 0.0, "output": f"{NOT_GRADED}\n\n(internal grading error; the traceback is in the "
-                "autograder's log)", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
+    except Exception as error:  # the last resort: Gradescope must always get a results file
+        data = _not_graded(error)
     write_json_atomic(results_path, data)
     return data
+
+
+def _not_graded(error: Exception) -> dict:
+    """A results.json that says, where the student looks first, that nothing was scored and why."""
+    if type(error).__name__ == "IsolationUnavailable":  # by name: the import itself may be what failed
+        print(error, file=sys.stderr)
+        detail = f"For the staff: {error}"
+    else:
+        traceback.print_exc()
+        detail = "(internal grading error; the traceback is in the autograder's log)"
+    return {"score": 0.0, "output": f"{NOT_GRADED}\n\n{detail}", "visibility": "visible",
+            "stdout_visibility": "hidden", "tests": []}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,8 @@ def interpreter_paths() -> list[Path]:
     """
     import site
 
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent}
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
+             Path(sys.prefix).absolute()}  # the worker is started by this path, which may go through a link
     paths |= {Path(entry).resolve() for entry in site.getsitepackages() if Path(entry).is_dir()}
     return sorted(paths)
 

@@ -1,15 +1,19 @@
 """`autograder gradescope`: the zip's contents, and run_autograder in an imitation of Gradescope's /autograder."""
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import jsonschema
+import nbformat
 import pytest
+import torch
 
 from autograder.cli import main
 from autograder.suites import ASSIGNMENTS
@@ -51,21 +55,84 @@ def archive(tmp_path_factory):
     return path
 
 
-def run_autograder(archive, root: Path, submission: Path, name: str):
+def clean_python() -> str:
+    """Debian's python3 when it is the same minor version as ours (a system Python, as on Gradescope's image,
+    reachable by a sandbox uid), else this interpreter's base."""
+    system = Path("/usr/bin/python3")
+    if system.exists():
+        version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                                 text=True).stdout.strip()
+        if version == str(tuple(sys.version_info[:2])):
+            return str(system)
+    return str(Path(sys.base_prefix) / "bin" / "python3")
+
+
+@pytest.fixture(scope="session")
+def clean_venv():
+    """A venv holding only what setup.sh installs: Gradescope's /autograder/venv. Made once per machine and
+    reused (keyed by the pinned versions); its folders are open to a sandbox uid, as on Gradescope."""
+    from filelock import FileLock
+
+    from autograder.gradescope import link_grading_environment, pinned_requirements
+
+    key = hashlib.sha256(("\n".join(pinned_requirements()) + clean_python()).encode()).hexdigest()[:12]
+    venv = Path(tempfile.gettempdir()) / f"autograder-gradescope-venv-{key}"
+    with FileLock(str(venv) + ".lock"):
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([clean_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
+            link_grading_environment(venv)
+            (venv / ".complete").write_text("")
+        for folder in [venv, *venv.parents]:
+            if folder != Path("/") and not folder.stat().st_mode & 0o005:
+                pytest.skip(f"{folder} is closed to other users: the clean venv cannot serve a sandbox uid")
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch, numpy, nbformat, pytest; "
+                            "import importlib.util as u; print(u.find_spec('nbgrader'), u.find_spec('rich'))"],
+                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert probe.returncode == 0 and probe.stdout.split() == ["None", "None"], probe.stdout + probe.stderr
+    return venv
+
+
+@pytest.fixture
+def imitation_root():
+    """An /autograder of our own, open to other users like Gradescope's (pytest's tmp_path is not)."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-imitation-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def path_for(mode: str, tmp_path: Path) -> str:
+    """PATH without the project's venv: with the real bwrap, a bwrap failing as under Docker's seccomp profile,
+    or no bwrap at all."""
+    if mode == "bwrap":
+        return "/usr/bin:/bin"
+    folder = tmp_path / f"bin-{mode}"
+    folder.mkdir()
+    if mode == "bwrap-fails":
+        (folder / "bwrap").write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted'"
+                                      " >&2\nexit 1\n")
+        (folder / "bwrap").chmod(0o755)
+        return f"{folder}:/usr/bin:/bin"
+    return str(folder)
+
+
+def run_autograder(archive, root: Path, submission: Path, name: str, *, venv: Path, path: str | None = None,
+                   extra_env: dict | None = None):
     """Unpack into ROOT/source, put the submission in ROOT/submission, run run_autograder, read the results."""
     for folder in ("source", "submission", "results"):
         (root / folder).mkdir(parents=True)
     with zipfile.ZipFile(archive) as unpacked:
         unpacked.extractall(root / "source")
     shutil.copy(submission, root / "submission" / name)
-    environment = os.environ | {"AUTOGRADER_ROOT": str(root),
-                                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    run = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=environment,
+    (root / "venv").symlink_to(venv)  # what setup.sh makes, and nothing of the project's environment
+    environment = {"PATH": path or "/usr/bin:/bin", "LANG": "C.UTF-8", "AUTOGRADER_ROOT": str(root)} | (extra_env or {})
+    run = subprocess.run(["/bin/bash", str(root / "source" / "run_autograder")], cwd=root, env=environment,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(results, RESULTS_SCHEMA)
-    return results
+    return results, run
 
 
 def test_does_the_zip_carry_the_grader_this_suite_and_its_solutions_only(archive):
@@ -89,42 +156,138 @@ def test_does_the_unpacked_zip_import_its_own_copy_of_the_grader(archive, tmp_pa
     assert all(line.startswith(str(tmp_path)) for line in where.split()), where
 
 
-def test_does_a_correct_notebook_get_full_marks_with_public_and_hidden_visibility(archive, tmp_path):
-    notebook = filled_with_reference(ASSIGNMENT, tmp_path / "student.ipynb")
-    results = run_autograder(archive, tmp_path / "autograder", notebook, f"{ASSIGNMENT}.ipynb")
+REFERENCE_LINE = next(line.strip() for line in (ROOT / "solutions" / "convolution.py").read_text().splitlines()
+                      if "img[i + k, j + l] * kernel[k, l]" in line)
+SUITE_LINE = next(line.strip() for line in (ROOT / "autograder" / "suites" / ASSIGNMENT /
+                                             "test_apply_convolution.py").read_text().splitlines()
+                  if line.startswith("def test_"))
+SEARCH_CELL = """
+def _search_for_answers(value):
+    import glob, os, pathlib, time
+    candidates, started = [], time.monotonic()
+    import autograder
+    for top in [str(pathlib.Path(autograder.__file__).parents[1]), ROOT] + glob.glob("/proc/*/cwd") \\
+            + glob.glob("/proc/*/root" + ROOT):
+        for folder, _, files in os.walk(top):
+            if time.monotonic() - started > 3:
+                break
+            candidates += [os.path.join(folder, name) for name in files if name.endswith((".py", ".json"))]
+    found = []
+    for candidate in candidates:
+        try:
+            text = open(candidate, errors="replace").read()
+        except OSError:
+            continue
+        if REFERENCE_LINE in text or SUITE_LINE in text:
+            found.append(candidate)
+    print("SEARCHED", len(candidates), "FOUND", len(found), found)
+    return value
+
+
+SOBEL_X = _search_for_answers(SOBEL_X)
+"""
+
+
+def searching_notebook(path: Path, root: Path) -> Path:
+    """A correct notebook with one more cell: at load, it searches the imitation for the reference and the
+    hidden suite (through the grader's package, /proc and the /autograder folders) and prints what it read."""
+    notebook = filled_with_reference(ASSIGNMENT, path)
+    content = nbformat.read(str(notebook), as_version=4)
+    constants = f"ROOT = {str(root)!r}\nREFERENCE_LINE = {REFERENCE_LINE!r}\nSUITE_LINE = {SUITE_LINE!r}\n"
+    content.cells.append(nbformat.v4.new_code_cell(constants + SEARCH_CELL))
+    nbformat.write(content, str(notebook))
+    return notebook
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "bwrap-fails", "no-bwrap"])
+def test_does_a_correct_notebook_get_full_marks_and_find_no_answer_in_every_isolation_mode(
+        archive, clean_venv, imitation_root, tmp_path, mode):
+    """In a clean interpreter (only what setup.sh installs): bwrap working, bwrap failing as under Docker's
+    seccomp profile (Landlock takes over), and no bwrap on a kernel without Landlock (a sandbox uid)."""
+    if mode == "bwrap" and shutil.which("bwrap", path="/usr/bin:/bin") is None:
+        pytest.skip("bubblewrap is not installed")
+    notebook = searching_notebook(tmp_path / "student.ipynb", imitation_root)
+    extra = {"AUTOGRADER_SANDBOX_MODES": "bwrap,uid"} if mode == "no-bwrap" else {}
+    results, run = run_autograder(archive, imitation_root, notebook, f"{ASSIGNMENT}.ipynb", venv=clean_venv,
+                                  path=path_for(mode, tmp_path), extra_env=extra)
+    if "refusing to grade" in results["output"]:  # never a leak; but this machine cannot show the uid mode
+        assert results["output"].startswith("NOT GRADED") and results["score"] == 0
+        pytest.skip(f"no sandbox uid here: {results['output'][-300:]}")
+    expected = {"bwrap": "isolation: bwrap", "bwrap-fails": "isolation: landlock", "no-bwrap": "isolation: uid"}[mode]
+    assert expected in run.stdout, run.stdout + run.stderr
     assert results["score"] == results["max_score"] == sum(ASSIGNMENTS[ASSIGNMENT].values())
-    visibilities = {test["visibility"] for test in results["tests"]}
-    assert visibilities == {"visible", "after_published"}
+    printed = " ".join(test["output"] for test in results["tests"])
+    assert "SEARCHED" in printed and "FOUND 0 []" in printed, printed[:2000]
+    assert REFERENCE_LINE not in json.dumps(results) and SUITE_LINE not in json.dumps(results)
+    # Public tests are visible, hidden ones after publication; no 0-point check shows as a red failure.
+    assert {test["visibility"] for test in results["tests"]} == {"visible", "after_published"}
+    assert all(test["score"] == test["max_score"] > 0 for test in results["tests"]), results["tests"]
     public = [t["name"] for t in results["tests"] if t["visibility"] == "visible"]
     assert any("3x3 kernel on a 7x11 image match" in name for name in public)
+    if not torch.cuda.is_available():
+        assert "Not run on this machine" in results["output"] and "CUDA" in results["output"]
 
 
-def test_does_a_buggy_submission_lose_points_with_a_diagnosis(archive, tmp_path):
+def test_is_the_zip_pinned_and_its_setup_explicit_about_the_image(archive):
+    with zipfile.ZipFile(archive) as unpacked:
+        requirements = unpacked.read("requirements.txt").decode().split()
+        setup = unpacked.read("setup.sh").decode()
+    assert requirements and all("==" in line for line in requirements), requirements
+    assert {"torch", "numpy", "nbformat", "pytest"} <= {line.split("==")[0] for line in requirements}
+    assert not [line for line in requirements if line.startswith(("nvidia-", "triton", "cuda-"))]
+    torch_pin = next(line for line in requirements if line.startswith("torch=="))
+    assert f"cpu {torch_pin}" in setup and "python3 -m venv /autograder/venv" in setup
+    assert "(3, 10)" in setup and "Ubuntu" in setup
+
+
+def test_does_a_grader_that_cannot_isolate_say_so_plainly_instead_of_a_silent_zero(tmp_path, monkeypatch):
+    from autograder import gradescope, isolation, sandbox
+
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    filled_with_reference(ASSIGNMENT, root / "submission" / f"{ASSIGNMENT}.ipynb")
+    monkeypatch.setattr(isolation, "bwrap_problem", lambda: "bwrap failed (Creating new namespace failed)")
+    monkeypatch.setattr(isolation, "landlock_abi", lambda: 0)
+    monkeypatch.setattr(isolation, "_uid_problem", lambda hidden: "the grader is not root")
+    sandbox._resolve.cache_clear()
+    try:
+        data = gradescope.run(root=root, assignment=ASSIGNMENT)
+    finally:
+        sandbox._resolve.cache_clear()
+    written = json.loads((root / "results" / "results.json").read_text())
+    assert written == data and data["output"].startswith("NOT GRADED") and "not a problem with your code" in \
+        data["output"]
+    assert "Creating new namespace failed" in data["output"] and data["visibility"] == "visible"
+    jsonschema.validate(data, RESULTS_SCHEMA)
+
+
+def test_does_a_buggy_submission_lose_points_with_a_diagnosis(archive, clean_venv, imitation_root, tmp_path):
     mistake = next(m for m in CATALOGUE if m.name == "flipped_kernel")
     source = tmp_path / "buggy.py"
     source.write_text(with_replacements(ASSIGNMENT, mistake.replacements, mistake.extra))
-    results = run_autograder(archive, tmp_path / "autograder", source, "buggy.py")
+    results, _ = run_autograder(archive, imitation_root, source, "buggy.py", venv=clean_venv)
     assert 0 < results["score"] < results["max_score"]
     assert any("a flipped kernel" in test["output"] for test in results["tests"])
 
 
-def test_does_a_hostile_submission_get_a_result_but_not_the_zips_solutions(archive, tmp_path):
+def test_does_a_hostile_submission_get_a_result_but_not_the_zips_solutions(archive, clean_venv, imitation_root,
+                                                                          tmp_path):
     """It tries to read the reference solution from the unpacked zip, by its exact path."""
-    root = tmp_path / "autograder"
+    root = imitation_root
     target = root / "source" / "solutions" / "convolution.py"
     hostile = tmp_path / "hostile.py"
     hostile.write_text("def apply_convolution(img, kernel):\n    try:\n"
                        f"        text = open({str(target)!r}).read()\n"
                        "    except OSError as error:\n        raise RuntimeError(f'REFUSED {type(error).__name__}')\n"
                        "    raise RuntimeError(f'READ {len(text)} characters')\n")
-    results = run_autograder(archive, root, hostile, f"{ASSIGNMENT}.py")
+    results, _ = run_autograder(archive, root, hostile, f"{ASSIGNMENT}.py", venv=clean_venv)
     assert results["score"] == 0 and target.exists()
     outputs = " ".join(test["output"] for test in results["tests"])
     assert "REFUSED" in outputs and "READ " not in outputs
 
 
-def test_does_an_empty_upload_get_a_zero_with_instructions(archive, tmp_path):
+def test_does_an_empty_upload_get_a_zero_with_instructions(archive, clean_venv, imitation_root, tmp_path):
     readme = tmp_path / "notes.txt"
     readme.write_text("oops")
-    results = run_autograder(archive, tmp_path / "autograder", readme, "notes.txt")
+    results, _ = run_autograder(archive, imitation_root, readme, "notes.txt", venv=clean_venv)
     assert results["score"] == 0 and f"{ASSIGNMENT}.ipynb" in results["output"]
