@@ -16,6 +16,7 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
     """Grade one file, print a per-question table, optionally write Gradescope results.json."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from autograder.grade import grade_submission
     from autograder.results import write_json_atomic
@@ -34,9 +35,9 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
     table.add_row("[bold]total[/bold]", f"[bold]{result.score:g} / {result.max_score:g}[/bold]")
     console.print(table)
     for test in result.tests:
-        if test.status not in ("passed", "skipped"):
-            console.print(f"[red]✗[/red] {test.question}: {test.name}\n  " + test.message.replace("\n", "\n  "),
-                          markup=False)
+        if test.status not in ("passed", "skipped"):  # Text, not markup: a message quotes code like x[i, j]
+            console.print(Text("✗ ", style="red") + Text(f"{test.question}: {test.name}\n  "
+                                                         + test.message.replace("\n", "\n  ")))
     if result.message:
         console.print(result.message, markup=False)
     if result.skipped_content:
@@ -157,6 +158,7 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
     """Run a notebook's public checks from the terminal; exit 1 when one fails."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from autograder.load import SubmissionError
     from autograder.selfcheck import assignment_for, definitions, find_tests_dir, run_checks
@@ -171,7 +173,7 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
         console.print(f"autograder check: {error}", markup=False)
         return 2
     for error in errors:
-        console.print(f"[yellow]while loading:[/yellow] {error}")
+        console.print(Text("while loading: ", style="yellow") + Text(str(error)))
     checks = run_checks(env, assignment, tests_dir)
     table = Table(title=f"{path.name}: public checks ({assignment})")
     table.add_column("question")
@@ -182,8 +184,8 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
                       f"{check.points:g}")
     console.print(table)
     for check in checks:
-        for message in check.messages:
-            console.print(f"[red]✗ {check.question}[/red]\n  " + message.replace("\n", "\n  "))
+        for message in check.messages:  # Text, not markup: the message quotes code like expected[i, j]
+            console.print(Text(f"✗ {check.question}", style="red") + Text("\n  " + message.replace("\n", "\n  ")))
     passed = sum(check.passed for check in checks)
     console.print(f"{passed} of {len(checks)} public checks pass. The graded tests check more cases; "
                   "passing a public check keeps the points shown.")

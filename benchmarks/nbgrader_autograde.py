@@ -5,10 +5,10 @@
 Builds a course in a temporary folder (`autograder release`, then one submitted
 notebook per student in nbgrader's collect layout: the release notebook filled with
 the reference), then times:
-- `nbgrader autograde ASSIGNMENT`: runs every notebook top to bottom in a kernel, with
-  the hidden-test cells restored (each grades its question in our sandbox);
-- `autograder grade COURSE --out DIR --nbgrader`: loads only the definitions, grades
-  them in the sandbox, writes the same gradebook.
+- `nbgrader autograde ASSIGNMENT`: nbgrader's own pipeline, one notebook at a time, with its
+  kernel step replaced by GradeInSandbox (the course config's `configure_course`);
+- `autograder grade COURSE --out DIR --nbgrader`: grades in parallel in the sandbox, then runs
+  the same nbgrader pipeline from the saved results.
 
 Both fill nbgrader's gradebook; the table shows the time per student and the ratio.
 """
@@ -69,9 +69,9 @@ def main() -> int:
     print(f"\n{args.students} students, assignment {args.assignment}, this machine\n")
     print(f"| grader | wall time | per student | ratio |")
     print(f"|---|---|---|---|")
-    print(f"| nbgrader autograde (whole notebook + hidden-test cells) | {nbgrader_s:.1f} s | "
+    print(f"| nbgrader autograde (GradeInSandbox, one at a time) | {nbgrader_s:.1f} s | "
           f"{nbgrader_s / args.students:.1f} s | {nbgrader_s / ours_s:.2f} |")
-    print(f"| autograder grade --nbgrader (definitions only, 2 workers) | {ours_s:.1f} s | "
+    print(f"| autograder grade --nbgrader (2 workers, then nbgrader's pipeline) | {ours_s:.1f} s | "
           f"{ours_s / args.students:.1f} s | 1.00 |")
     return 0
 

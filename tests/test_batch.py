@@ -134,9 +134,9 @@ def shift_images(images, dx, dy):
     (folder / "forger.py").write_text(with_replacements("shifted_mnist", {"shift_images": forge}))
     grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=2)
     rows = {row["student"]: row for row in read_gradebook(out)}
-    # Returning the input unchanged keeps only "shape and dtype kept" (1 of 4) in shift_images;
-    # evaluate_shifted is graded against the student's own shifts and is the reference code here (2 of 2).
+    # Returning the input unchanged earns nothing in shift_images ("shape and dtype kept" counts only with the
+    # right values); evaluate_shifted is graded against the student's own shifts and is the reference code (2 of 2).
     assert rows["honest"]["total"] == "0.0"
-    assert (rows["forger"]["shift_images"], rows["forger"]["total"]) == ("1.0", "3.0")
+    assert (rows["forger"]["shift_images"], rows["forger"]["total"]) == ("0.0", "2.0")
     assert json.loads((out / "honest" / "results.json").read_text())["score"] == 0
-    assert json.loads((out / "forger" / "grading.json").read_text())["score"] == 3
+    assert json.loads((out / "forger" / "grading.json").read_text())["score"] == 2

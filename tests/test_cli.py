@@ -1,8 +1,11 @@
 """`autograder grade` prints a table, writes Gradescope JSON, and exits 0 whatever the score."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from autograder import cli
 from submissions import SOLUTIONS, stub_source
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args):
@@ -51,3 +55,28 @@ def test_does_a_grader_failure_say_internal_grading_error_and_exit_nonzero(monke
 def test_is_a_missing_file_a_usage_error_not_a_crash(tmp_path, capsys):
     assert cli.main(["grade", str(tmp_path / "none.py"), "-a", "convolution"]) == 2
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_is_the_terminal_output_free_of_markup_tags_and_quoted_code_whole(tmp_path):
+    """Rich markup is rendered, never printed raw, and code quoted in a message keeps its brackets."""
+    import nbformat
+
+    from submissions import with_replacements
+    from submissions.catalogue import CATALOGUE
+    from test_release import filled_with_reference
+
+    mistake = next(m for m in CATALOGUE if m.name == "flipped_kernel")
+    source = tmp_path / "flipped.py"
+    source.write_text(with_replacements("convolution", mistake.replacements, mistake.extra))
+    graded = run_cli("grade", str(source), "-a", "convolution")
+    assert graded.returncode == 0 and "✗ compute_convolution_at_position" in graded.stdout
+    notebook = filled_with_reference("convolution", tmp_path / "convolution.ipynb")
+    content = nbformat.read(str(notebook), as_version=4)
+    for cell in content.cells:
+        cell.source = cell.source.replace("img[i + k, j + l] * kernel[k, l]", "img[i + k, j + l] * kernel[-1 - k, -1 - l]")
+    nbformat.write(content, str(notebook))
+    shutil.copytree(ROOT / "release" / "convolution" / "tests", tmp_path / "tests")
+    checked = run_cli("check", str(notebook))
+    assert checked.returncode == 1 and "expected[i, j]" in checked.stdout, checked.stdout[-3000:]
+    for output in (graded.stdout, checked.stdout):
+        assert not re.search(r"\[/?(red|green|yellow|bold)\]", output), output[-2000:]

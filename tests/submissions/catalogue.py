@@ -42,7 +42,7 @@ def compute_convolution_at_position(i, j, img, kernel):
     return total
 ''', "apply_convolution": LOOPING_APPLY},
         # A flipped Sobel filter is the negated filter, so the edge magnitude is unaffected.
-        expected={"compute_convolution_at_position": 1, "apply_convolution": 2}, diagnosis="flipped kernel"),
+        expected={"compute_convolution_at_position": 0, "apply_convolution": 0}, diagnosis="flipped kernel"),
     Mistake("centre_indexing_3x3_only", "convolution", {
         "compute_convolution_at_position": '''
 def compute_convolution_at_position(i, j, img, kernel):
@@ -59,7 +59,7 @@ def apply_convolution(img, kernel):
         for j in range(1, width - 1):
             out[i - 1, j - 1] = compute_convolution_at_position(i, j, img, kernel)
     return out
-'''}, expected={"compute_convolution_at_position": 1, "apply_convolution": 3}, diagnosis="kernel centre",
+'''}, expected={"compute_convolution_at_position": 0, "apply_convolution": 1}, diagnosis="kernel centre",
         notes="the course's own code: right for 3x3 kernels only"),
     Mistake("hard_coded_3x3_output", "convolution", {"apply_convolution": '''
 def apply_convolution(img, kernel):
@@ -69,14 +69,14 @@ def apply_convolution(img, kernel):
         for j in range(width - 2):
             out[i, j] = compute_convolution_at_position(i, j, img, kernel)
     return out
-'''}, expected={"apply_convolution": 3}, diagnosis="hard-coded for a 3x3 kernel"),
+'''}, expected={"apply_convolution": 1}, diagnosis="hard-coded for a 3x3 kernel"),
     Mistake("sobel_x_y_swapped", "convolution",
             {"SOBEL_X": "SOBEL_X = torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])"},
             expected={"sobel_magnitude": 2}, diagnosis="SOBEL_X and SOBEL_Y swapped"),
     Mistake("sobel_not_normalised", "convolution", {"sobel_magnitude": '''
 def sobel_magnitude(img):
     return torch.sqrt(apply_convolution(img, SOBEL_X.to(img.dtype)) ** 2 + apply_convolution(img, SOBEL_Y.to(img.dtype)) ** 2)
-'''}, expected={"sobel_magnitude": 2}, diagnosis="not divided by its maximum"),
+'''}, expected={"sobel_magnitude": 1}, diagnosis="not divided by its maximum"),
     Mistake("sobel_nan_on_constant_image", "convolution", {"sobel_magnitude": '''
 def sobel_magnitude(img):
     magnitude = torch.sqrt(apply_convolution(img, SOBEL_X.to(img.dtype)) ** 2
@@ -98,7 +98,7 @@ def conv_gradient_wrt_input(dloss_dy, kernel):
                     total += dloss_dy[a, b] * kernel[k, l]
             out[i, j] = total
     return out
-'''}, expected={"conv_gradient_wrt_input": 2, "maximize_response": 0}, diagnosis="b = i - l",
+'''}, expected={"conv_gradient_wrt_input": 0, "maximize_response": 0}, diagnosis="b = i - l",
         notes="the course's own slip; on a non-square image gradient ascent then fails with an IndexError"),
     Mistake("kernel_gradient_transposed", "conv_gradients", {"conv_gradient_wrt_kernel": '''
 def conv_gradient_wrt_kernel(dloss_dy, img):
@@ -109,7 +109,7 @@ def conv_gradient_wrt_kernel(dloss_dy, img):
         for l in range(w):
             grad[l, k] = (dloss_dy * img[k:k + rows, l:l + cols]).sum()
     return grad
-'''}, expected={"conv_gradient_wrt_kernel": 2}, diagnosis="transposed result"),
+'''}, expected={"conv_gradient_wrt_kernel": 0}, diagnosis="transposed result"),
     Mistake("forward_difference", "conv_gradients", {"numerical_gradient": '''
 def numerical_gradient(f, x, eps=1e-5):
     grad = torch.zeros_like(x)
@@ -119,7 +119,7 @@ def numerical_gradient(f, x, eps=1e-5):
         probe.view(-1)[index] += eps
         grad.view(-1)[index] = (float(f(probe)) - base) / eps
     return grad
-'''}, expected={"numerical_gradient": 1}, diagnosis="forward difference"),
+'''}, expected={"numerical_gradient": 0}, diagnosis="forward difference"),
     Mistake("numerical_gradient_edits_x_in_place", "conv_gradients", {"numerical_gradient": '''
 def numerical_gradient(f, x, eps=1e-5):
     grad = torch.zeros_like(x)
@@ -144,7 +144,7 @@ def numerical_gradient(f, x, eps=1e-5):
         minus.view(-1)[index] -= eps
         grad.view(-1)[index] = (float(f(plus)) - float(f(minus))) / (2 * eps)
     return grad.to(x.dtype)
-'''}, expected={"numerical_gradient": 1}),
+'''}, expected={"numerical_gradient": 0}),
     Mistake("missing_zero_grad", "training", {"train_epoch": '''
 def train_epoch(model, loader, optimizer, loss_fn, device):
     model.train()
@@ -224,7 +224,7 @@ def evaluate(model, loader, loss_fn, device):
     Mistake("shift_with_roll", "shifted_mnist", {"shift_images": '''
 def shift_images(images, dx, dy):
     return torch.roll(images, shifts=(dy, dx), dims=(-2, -1))
-'''}, expected={"shift_images": 1}, diagnosis="wrap-around torch.roll"),
+'''}, expected={"shift_images": 0}, diagnosis="wrap-around torch.roll"),
     Mistake("shift_dx_dy_swapped", "shifted_mnist", {"shift_images": '''
 def shift_images(images, dx, dy):
     height, width = images.shape[-2:]
@@ -236,7 +236,7 @@ def shift_images(images, dx, dy):
     c0, c1 = max(0, -dx), min(width, width - dx)
     out[..., r0 + dy:r1 + dy, c0 + dx:c1 + dx] = images[..., r0:r1, c0:c1]
     return out
-'''}, expected={"shift_images": 1}, diagnosis="dx and dy swapped"),
+'''}, expected={"shift_images": 0}, diagnosis="dx and dy swapped"),
     Mistake("evaluate_shifted_mean_of_batch_means", "shifted_mnist", {"evaluate_shifted": '''
 @torch.no_grad()
 def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
@@ -251,4 +251,23 @@ def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
         result[(dx, dy)] = sum(batch_accuracies) / len(batch_accuracies)
     return result
 '''}, expected={"evaluate_shifted": 1}, diagnosis="mean of batch means"),
+    # Doing nothing: zeros of the right shape and dtype everywhere. Robustness and implement-it-yourself checks
+    # count only with the right values, so nothing is earned (it was 2 of 11: "avoids conv2d" and "constant
+    # image gives zeros").
+    Mistake("returns_zeros", "convolution", {
+        "compute_convolution_at_position": '''
+def compute_convolution_at_position(i, j, img, kernel):
+    return torch.zeros((), dtype=img.dtype)
+''', "apply_convolution": '''
+def apply_convolution(img, kernel):
+    return torch.zeros(img.shape[0] - kernel.shape[0] + 1, img.shape[1] - kernel.shape[1] + 1, dtype=img.dtype)
+''', "sobel_magnitude": '''
+def sobel_magnitude(img):
+    return torch.zeros(img.shape[0] - 2, img.shape[1] - 2, dtype=img.dtype)
+'''}, extra="SOBEL_X = torch.zeros(3, 3)\nSOBEL_Y = torch.zeros(3, 3)\n",
+        expected={"compute_convolution_at_position": 0, "apply_convolution": 0, "sobel_magnitude": 0}),
+    Mistake("shift_returns_zeros", "shifted_mnist", {"shift_images": '''
+def shift_images(images, dx, dy):
+    return torch.zeros_like(images)
+'''}, expected={"shift_images": 0}),
 ]

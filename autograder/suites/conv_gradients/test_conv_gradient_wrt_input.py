@@ -23,6 +23,7 @@ def test_does_it_match_autograd_for_several_kernel_shapes(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.requires_values
 def test_does_the_gradient_keep_the_inputs_dtype(student):
     """Are float32 inputs answered in float32 and float64 inputs in float64?"""
     def arguments(dtype):
@@ -33,6 +34,7 @@ def test_does_the_gradient_keep_the_inputs_dtype(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.requires_values
 def test_is_it_implemented_without_a_library_convolution(student):
     """Does it avoid conv2d, conv_transpose2d, unfold and the aten ops behind them?"""
     _, kernel, dloss_dy = gradient_case((5, 3), seed=120)

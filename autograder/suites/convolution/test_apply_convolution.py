@@ -42,6 +42,7 @@ def test_do_other_kernel_shapes_match_conv2d(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.requires_values
 def test_does_the_output_keep_the_inputs_dtype(student):
     """Are float32 inputs answered in float32 and float64 inputs in float64?"""
     # A 3x3 kernel: the dtype is judged apart from the kernel shapes.
@@ -49,6 +50,7 @@ def test_does_the_output_keep_the_inputs_dtype(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.requires_values
 def test_is_it_implemented_without_a_library_convolution(student):
     """Does it avoid conv2d, conv_transpose2d, unfold and the aten ops behind them?"""
     img, kernel = conv_case((3, 3), seed=40)

@@ -42,6 +42,7 @@ def test_does_every_position_match_for_non_square_kernels(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.requires_values
 def test_is_the_result_a_0d_tensor_with_the_inputs_dtype(student):
     """Does it return a 0-d tensor that keeps float64?"""
     img, kernel = conv_case((3, 3), seed=7)

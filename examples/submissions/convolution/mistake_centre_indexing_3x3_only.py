@@ -39,12 +39,15 @@ def apply_convolution(img, kernel):
 def sobel_magnitude(img: Tensor) -> Tensor:
     """Return E = sqrt((Gx * I)^2 + (Gy * I)^2) / max(E), shape (H-2, W-2).
 
-    A constant image has no edges: the result is all zeros, not 0/0 = NaN.
+    A constant image has no edges: the result is all zeros, not 0/0 = NaN. Its convolutions are
+    rounding noise rather than exact zeros when its value is not a binary fraction (0.7, say), so a
+    maximum no larger than 128 * eps * max|I| (eps of the image's dtype) counts as no edge.
     """
     sobel_x = SOBEL_X.to(dtype=img.dtype, device=img.device)
     sobel_y = SOBEL_Y.to(dtype=img.dtype, device=img.device)
     magnitude = torch.sqrt(apply_convolution(img, sobel_x) ** 2 + apply_convolution(img, sobel_y) ** 2)
     peak = magnitude.max()
-    if peak == 0:
-        return magnitude
+    rounding_noise = 128 * torch.finfo(magnitude.dtype).eps * img.abs().max()
+    if peak <= rounding_noise:
+        return torch.zeros_like(magnitude)
     return magnitude / peak
