@@ -23,6 +23,11 @@ class GradingFailure(AssertionError):
     """A failed check whose message is written for the student."""
 
 
+class QuestionVoided(GradingFailure):
+    """A failure that takes the whole question's points: the work asked for was not done (autograd instead of a
+    gradient derived by hand)."""
+
+
 class Unsupported:
     """Stands in for a student's return value that could not cross the process boundary."""
 
@@ -31,6 +36,16 @@ class Unsupported:
 
     def __repr__(self) -> str:
         return f"<{self.type_name}{': ' + self.detail if self.detail else ''}>"
+
+
+class NumpyArray:
+    """A numpy array a student returned: graded by its values like a tensor, but named as what it is."""
+
+    def __init__(self, tensor: Tensor):
+        self.tensor = tensor
+
+    def __repr__(self) -> str:
+        return f"<numpy array {str(self.tensor.dtype).removeprefix('torch.')} {tuple(self.tensor.shape)}>"
 
 
 # Tolerances depend on dtype: a loop and F.conv2d sum in different orders.
@@ -52,6 +67,13 @@ def describe(value: Any) -> str:
         return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
     if isinstance(value, Unsupported):
         return f"an object of type {value.type_name}"
+    if isinstance(value, NumpyArray):
+        return (f"a numpy {str(value.tensor.dtype).removeprefix('torch.')} array of shape {tuple(value.tensor.shape)} "
+                "(not a torch tensor)")
+    if isinstance(value, bool):
+        return f"a Python bool ({value})"
+    if isinstance(value, (int, float)):
+        return f"a Python {type(value).__name__} ({value:.8g}), not a tensor"
     if value is None:
         return "None"
     return f"a {type(value).__name__} ({value!r:.60})"
@@ -63,6 +85,10 @@ def as_tensor(got: Any, *, what: str) -> Tensor:
         raise GradingFailure(f"{what}: got None, expected a tensor. Did the function forget to `return`?")
     if isinstance(got, Tensor):
         return got
+    if isinstance(got, NumpyArray):
+        return got.tensor
+    if isinstance(got, float):  # a Python float is a double: compare it as one
+        return torch.tensor(got, dtype=torch.float64)
     if isinstance(got, Unsupported):
         raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor "
                              "(or numbers that torch.as_tensor accepts).")
@@ -103,7 +129,11 @@ def expect_tensor(got: Any, expected: Tensor, *, what: str, check_dtype: bool = 
                   mistakes: MistakeTable | None = None) -> Tensor:
     """Check ``got`` against ``expected`` structure-first; return it as a tensor when it passes."""
     mistakes = mistakes or {}
+    original = got
     got = as_tensor(got, what=what)
+    if check_dtype and not isinstance(original, Tensor):
+        raise GradingFailure(f"{what}: got {describe(original)}, expected a {expected.dtype} tensor of shape "
+                             f"{tuple(expected.shape)}. Return a torch tensor made with the input's dtype.")
     if got.shape != expected.shape:
         raise GradingFailure(_with_diagnosis(
             f"{what}: got shape {tuple(got.shape)}, expected {tuple(expected.shape)}.", got, mistakes))
@@ -118,13 +148,31 @@ def expect_tensor(got: Any, expected: Tensor, *, what: str, check_dtype: bool = 
     if rtol is None or atol is None:
         default = tolerance(expected.dtype)
         rtol, atol = default["rtol"], default["atol"]
+    compared = got.detach().to(expected.device, expected.dtype)
     try:
-        torch.testing.assert_close(got.detach().to(expected.device, expected.dtype), expected,
-                                   rtol=rtol, atol=atol, check_dtype=False, equal_nan=False)
-    except AssertionError as error:
-        raise GradingFailure(_with_diagnosis(f"{what}: values differ from the expected ones.\n{error}",
+        torch.testing.assert_close(compared, expected, rtol=rtol, atol=atol, check_dtype=False, equal_nan=False)
+    except AssertionError:
+        raise GradingFailure(_with_diagnosis(f"{what}: {value_mismatch(compared, expected, rtol, atol)}",
                                              got, mistakes)) from None
     return got
+
+
+def value_mismatch(got: Tensor, expected: Tensor, rtol: float, atol: float) -> str:
+    """The course's words for torch.testing's verdict: how many entries differ, and the worst one, as
+    "got X, expected Y" with how far apart they are and how far they may be."""
+    got64, expected64 = got.detach().cpu().double(), expected.detach().cpu().double()
+    allowed = torch.nan_to_num(atol + rtol * expected64.abs(), nan=atol)
+    distance = (got64 - expected64).abs()
+    distance = torch.where(torch.isnan(got64) != torch.isnan(expected64), torch.full_like(distance, float("inf")),
+                           torch.nan_to_num(distance, nan=0.0))
+    wrong = distance > allowed
+    flat = int(torch.argmax(torch.where(wrong, distance, torch.full_like(distance, -1.0))).item()) if wrong.any() else 0
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape)) if expected.dim() else ()
+    where = f"is at index {list(index)}" if index else "is the single value"
+    worst_got, worst_expected = got64.reshape(-1)[flat].item(), expected64.reshape(-1)[flat].item()
+    return (f"{int(wrong.sum())} of {expected.numel()} values differ. The worst {where}: got {worst_got:.8g}, "
+            f"expected {worst_expected:.8g}, {distance.reshape(-1)[flat].item():.3g} apart (allowed: "
+            f"{allowed.reshape(-1)[flat].item():.3g}).")
 
 
 def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, atol: float = 1e-9,
@@ -160,16 +208,34 @@ def expect_dtype_kept(student, name: str, arguments_for) -> None:
     import torch as _torch
 
     for dtype in (_torch.float32, _torch.float64):
-        got = as_tensor(student(name, *arguments_for(dtype)), what=f"{name} on {dtype} inputs")
+        original = student(name, *arguments_for(dtype))
+        got = as_tensor(original, what=f"{name} on {dtype} inputs")
+        if not isinstance(original, Tensor):
+            raise GradingFailure(f"{name} on {dtype} inputs: got {describe(original)}, expected a {dtype} tensor. "
+                                 "Return a torch tensor made with the input's dtype (e.g. dtype=img.dtype).")
         if got.dtype != dtype:
             raise GradingFailure(f"{name} on {dtype} inputs: got dtype {got.dtype}, expected {dtype}. "
                                  "Create new tensors with the input's dtype (e.g. dtype=img.dtype).")
 
 
-def expect_no_library_convolution(student, name: str, *args, advice: str) -> None:
-    """Run ``name(*args)`` while recording its aten ops: none may be a library convolution."""
-    reply = student.call(name, *args, record_ops=True)
-    as_tensor(reply.value, what=name)  # any tensor will do: values are graded by other tests
-    used = forbidden_ops(reply.ops)
+AUTOGRAD_RUN = "autograd.run_backward"
+
+
+def expect_no_library_convolution(student, name: str, *args, advice: str, derive_by_hand: bool = False) -> None:
+    """Run ``name(*args)`` while recording its ops (autograder.worker.OpRecorder): none may be a library
+    convolution, and with ``derive_by_hand`` it may not run autograd either (that voids the question)."""
+    try:
+        reply = student.call(name, *args, record_ops=True)
+        ops, value = reply.ops, reply.value
+    except GradingFailure as failure:  # a blocked library convolution makes the call fail
+        ops, value = getattr(failure, "ops", []), None
+        if not forbidden_ops(ops) and not (derive_by_hand and AUTOGRAD_RUN in ops):
+            raise
+    if derive_by_hand and AUTOGRAD_RUN in ops:
+        raise QuestionVoided(f"{name} ran torch.autograd (backward or autograd.grad) to get the gradient. This "
+                             "question asks you to derive the gradient by hand and compute it with sums over the "
+                             "kernel, so none of its points are awarded.")
+    used = forbidden_ops(ops)
     if used:
         raise GradingFailure(f"{name} called a library convolution ({', '.join(used)}). {advice}")
+    as_tensor(value, what=name)  # any tensor will do: values are graded by other tests

@@ -38,6 +38,8 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
         if test.status not in ("passed", "skipped"):  # Text, not markup: a message quotes code like x[i, j]
             console.print(Text("✗ ", style="red") + Text(f"{test.question}: {test.name}\n  "
                                                          + test.message.replace("\n", "\n  ")))
+        elif test.status == "passed" and test.message:  # a note, e.g. graded with the student's own helper
+            console.print(Text("· ", style="dim") + Text(f"{test.question}: {test.message}"))
     if result.message:
         console.print(result.message, markup=False)
     if result.skipped_content:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import GradingFailure
+from autograder.checks import GradingFailure, QuestionVoided
 from autograder.load import LoadedSubmission, SubmissionError, load_submission
 from autograder.results import SubmissionResult, TestCaseResult
 from autograder.sandbox import Isolation, Limits, StudentCode
@@ -54,13 +54,15 @@ class GradingPlugin:
             max_score=points, status="passed", visibility="visible" if item.get_closest_marker("public")
             else "after_published", output=self.code.drain_output(),
             requires_values=(list(gate.args) if (gate := item.get_closest_marker("requires_values")) else None))
+        note = self.code.drain_notes()
         if report.skipped:
             result.status, result.max_score = "skipped", 0.0
             result.message = str(call.excinfo.value.msg if call.excinfo else report.longrepr[-1])
         elif call.excinfo is None:
-            result.score = points
+            result.score, result.message = points, note
         elif isinstance(call.excinfo.value, GradingFailure):
-            result.status, result.message = "failed", str(call.excinfo.value)
+            result.status, result.message = "failed", str(call.excinfo.value) + (f"\n{note}" if note else "")
+            result.voids_question = isinstance(call.excinfo.value, QuestionVoided)
         else:
             # A bug in the grader, not the student: say so, and keep the details for the staff.
             result.status = "error"
@@ -76,6 +78,11 @@ class GradingPlugin:
 def withhold_points_without_values(results: list[TestCaseResult]) -> None:
     """A robustness or implement-it-yourself test keeps its points only when its question's value tests all
     pass: a function that computes nothing must not "avoid conv2d" or "keep the dtype" for points."""
+    voided = {test.question: test.name for test in results if test.voids_question}
+    for test in results:
+        if test.question in voided and not test.voids_question and test.score > 0:
+            test.score, test.status = 0.0, "failed"
+            test.message = f"Not awarded: see \"{voided[test.question]}\" (the question's work was not done)."
     for test in results:
         if test.requires_values is None or test.score == 0:
             continue

@@ -22,8 +22,8 @@ from autograder.suites import ASSIGNMENTS, suite_dir
 ROOT = Path(__file__).resolve().parents[1]
 # The modules grading needs (grade -> load, sandbox, worker, protocol; suites -> checks, cases, mistakes,
 # harness, zoo). The round-trip test grades from an unpacked zip, so a missing one fails it.
-GRADING_MODULES = ["__init__", "cases", "checks", "grade", "gradescope", "harness", "isolation", "load", "mistakes",
-                   "protocol", "results", "sandbox", "worker", "zoo"]
+GRADING_MODULES = ["__init__", "carried", "cases", "checks", "grade", "gradescope", "harness", "isolation", "load",
+                   "mistakes", "protocol", "results", "sandbox", "worker", "zoo"]
 # What grading imports beyond the standard library. setup.sh installs exactly these, pinned, with the
 # versions of their dependencies, as found in the environment that builds the zip (see pinned_requirements).
 GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest")

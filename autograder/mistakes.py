@@ -33,6 +33,8 @@ ROLL = ("a wrap-around torch.roll: pixels pushed off one side must be lost and t
 SWAPPED_DXDY = "dx and dy swapped: dx moves the image right (along the last axis), dy moves it down"
 SIGN_FLIPPED = "the shift direction reversed: positive dx moves content right, positive dy moves it down"
 MISSING_ZERO_GRAD = "a missing optimizer.zero_grad(): .backward() adds to the gradients of the previous batch"
+NOT_MOVED = ("batches not moved to `device`: call inputs.to(device) and labels.to(device) before the forward pass, "
+             "or on a GPU the model and the data sit on different devices")
 MISSING_TRAIN = "a missing model.train(): dropout and batch norm stay in evaluation mode while training"
 MEAN_OF_BATCH_MEANS = ("the mean of batch means: a smaller last batch then counts as much as a full one; "
                        "weight each batch's mean loss by its size")

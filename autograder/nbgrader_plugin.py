@@ -104,7 +104,7 @@ def test_cell_outputs(tests: list[dict], result: dict) -> list:
             continue
         mark = "✓" if test["score"] == test["max_score"] else "✗"
         lines.append(f"{mark} {test['score']:g}/{test['max_score']:g}  {test['name']}")
-        if mark == "✗" and test.get("message"):
+        if test.get("message"):  # why it failed, or a note on a pass (graded with the student's own helper)
             lines.append("    " + test["message"].replace("\n", "\n    "))
     if not tests and result.get("message"):
         lines.append(result["message"])

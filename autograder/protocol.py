@@ -21,6 +21,7 @@ import torch
 HEADER = struct.Struct(">Q")
 MAX_FRAME_BYTES = 512 * 2**20
 UNSUPPORTED_KEY = "__unsupported__"
+NUMPY_KEY = "__numpy_array__"  # a numpy array crosses as a tensor, marked so the student is told what they returned
 
 
 class ProtocolError(RuntimeError):
@@ -90,6 +91,8 @@ def to_wire(value: Any, depth: int = 0) -> Any:
         return {UNSUPPORTED_KEY: "deeply nested container"}
     if type(value) in (torch.Tensor, torch.nn.Parameter):
         return value.detach()
+    if type(value).__name__ == "NotYetMoved" and type(value).__module__ == "autograder.zoo":  # the grader's own
+        return value.as_subclass(torch.Tensor).detach()
     if value is None or type(value) in (bool, int, float, str):
         return value
     if type(value) in (list, tuple):
@@ -99,7 +102,7 @@ def to_wire(value: Any, depth: int = 0) -> Any:
                 for key, item in value.items()}
     numpy = _numpy()
     if numpy is not None and type(value) is numpy.ndarray and value.dtype != object:
-        return torch.from_numpy(value.copy())
+        return {NUMPY_KEY: torch.from_numpy(value.copy())}
     if numpy is not None and isinstance(value, numpy.generic) and type(value).__module__ == "numpy":
         return value.item()
     kind = type(value)

@@ -109,7 +109,9 @@ def render_feedback(saved: dict) -> str:
                          f"<pre>{e(_scrub(test['message']))}</pre>{printed}</div>")
     passed = [test for test in saved["tests"] if test["status"] == "passed"]
     if passed:
-        items = "".join(f"<li>{e(test['question'])}: {e(test['name'])} ({test['score']:g})</li>" for test in passed)
+        items = "".join(f"<li>{e(test['question'])}: {e(test['name'])} ({test['score']:g})"
+                        + (f"<br><span class=\"muted\">{e(_scrub(test['message']))}</span>" if test.get("message")
+                           else "") + "</li>" for test in passed)
         parts.append(f"<details><summary>Passed tests ({len(passed)})</summary><ul>{items}</ul></details>")
     skipped_tests = [test for test in saved["tests"] if test["status"] == "skipped"]
     if skipped_tests:

@@ -19,6 +19,7 @@ class TestCaseResult:
     message: str = ""
     visibility: str = "after_published"  # "visible" for checks that are public in the notebook
     output: str = ""      # what the student's code printed during this test (capped)
+    voids_question: bool = False  # failed in a way that takes the whole question (autograd for a gradient)
     requires_values: list[str] | None = None  # earns its points only when these value tests (test ids; [] for all
     #                                           the question's value tests) pass; None: a value test itself
 

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autograder import isolation, protocol
-from autograder.checks import GradingFailure, Unsupported
+from autograder.checks import GradingFailure, NumpyArray, Unsupported, describe
 from autograder.isolation import IsolationUnavailable  # noqa: F401 (re-exported)
 from autograder.load import LoadedSubmission
 
@@ -71,7 +73,8 @@ class WorkerStartError(RuntimeError):
 PROJECT_ROOT = isolation.PROJECT_ROOT
 # Folders of this project that student code must not read: answers, hidden tests, sources, history.
 HIDDEN_PROJECT_PATHS = ("solutions", "autograder/suites", "assignments", "tests", "benchmarks", "examples", ".git")
-SANDBOX_UID_BASE = 61000  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
+SANDBOX_UID_BASE = 61000
+CALLBACK_MAX_ELEMENTS = 100_000  # a helper answered by the grader (StudentCode.call's through_grader)  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
 
 
 class WeakIsolationWarning(UserWarning):
@@ -271,6 +274,8 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {protocol.UNSUPPORTED_KEY}:
             return Unsupported(str(value[protocol.UNSUPPORTED_KEY]))
+        if set(value) == {protocol.NUMPY_KEY} and isinstance(value[protocol.NUMPY_KEY], torch.Tensor):
+            return NumpyArray(value[protocol.NUMPY_KEY])
         return {key: _decode(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_decode(item) for item in value)
@@ -348,6 +353,20 @@ def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Po
     return process, to_worker_write, from_worker_read, workdir
 
 
+def describe_arguments(args: tuple, kwargs: dict) -> str:
+    """The test's inputs, for a message: "a torch.float64 tensor of shape (6, 8), 0.5" (a model or loader by kind)."""
+    recipes = {"__model__": "model", "__loader__": "DataLoader", "__optimizer__": "optimizer", "__loss__": "loss",
+               "__function__": "function", "__device__": "device"}
+
+    def one(value) -> str:
+        if isinstance(value, dict) and set(value) & set(recipes):  # a recipe the worker turns into an object
+            return "a " + recipes[next(key for key in value if key in recipes)]
+        return describe(value)
+
+    parts = [one(value) for value in args] + [f"{key}={one(value)}" for key, value in kwargs.items()]
+    return ", ".join(parts)
+
+
 class StudentCode:
     """A proxy to one submission's code, running in a worker process that is restarted after a crash."""
 
@@ -364,6 +383,7 @@ class StudentCode:
         self.load_failure: str | None = None   # set when loading itself timed out or crashed
         self.events: list[str] = []            # "timeout" / "crashed", for the submission's status
         self.output: list[str] = []            # student output since the last drain
+        self.notes: list[str] = []             # what a test wants the student told, pass or fail
         self._request_id = 0
         self._loaded = False
 
@@ -421,7 +441,23 @@ class StudentCode:
         if self.process is None or not self._loaded:
             self._start()
 
-    def _exchange(self, request: dict, timeout: float, activity: str) -> dict:
+    def _answer_callback(self, frame: dict, callbacks: dict) -> dict:
+        """A helper the worker asks the grader for (``through_grader``): the grader's own function, run here on
+        the decoded arguments. Its answer is all that crosses back."""
+        function = callbacks.get(frame["callback"])
+        if function is None:
+            return {"ok": False, "message": "not a helper the grader answers"}
+        arguments = [*frame.get("args", []), *frame.get("kwargs", {}).values()]
+        # The grader's own time is not the student's to spend: small inputs only (the suites' are tiny).
+        if sum(a.numel() for a in arguments if isinstance(a, torch.Tensor)) > CALLBACK_MAX_ELEMENTS:
+            return {"ok": False, "message": f"inputs larger than {CALLBACK_MAX_ELEMENTS} numbers are not answered"}
+        try:
+            return {"ok": True, "value": protocol.to_wire(function(*_decode(frame.get("args", [])),
+                                                                   **_decode(frame.get("kwargs", {}))))}
+        except Exception as error:  # the student's arguments did not fit the helper: their mistake, said plainly
+            return {"ok": False, "message": f"{type(error).__name__}: {str(error)[:300]}"}
+
+    def _exchange(self, request: dict, timeout: float, activity: str, callbacks: dict | None = None) -> dict:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self.events.append("timeout")
@@ -436,6 +472,9 @@ class StudentCode:
             protocol.send(self._send_fd, request)
             while True:  # frames with an older id are stale (e.g. from a process the student forked)
                 reply = protocol.receive(self._receive_fd, timeout=max(0.0, deadline - time.monotonic()))
+                if reply.get("id") == self._request_id and "callback" in reply:
+                    protocol.send(self._send_fd, self._answer_callback(reply, callbacks or {}))
+                    continue
                 if reply.get("id") == self._request_id:
                     break
         except protocol.ReceiveTimeout:
@@ -473,7 +512,7 @@ class StudentCode:
             message += ". Errors while loading your code: " + "; ".join(self.load_errors[:3])
         return NotDefined(message + ".")
 
-    def _raise_error(self, error: dict) -> None:
+    def _raise_error(self, error: dict, called_with: str = "") -> None:
         name = error.get("function", "?")
         kind = error["kind"]
         if kind == "missing":
@@ -496,24 +535,34 @@ class StudentCode:
         if error["type"] == "MemoryError" or "DefaultCPUAllocator: can't allocate memory" in error["message"]:
             raise StudentException(f"`{name}` exceeded the {self.limits.memory_bytes / 2**30:g} GiB memory limit "
                                    f"({error['type']}: {error['message'][:200]}).")
-        raise StudentException(f"`{name}` raised {error['type']}: {error['message']}\n\nYour traceback:\n{trace}")
+        raise StudentException(f"`{name}` raised {error['type']}: {error['message']}"
+                               + (f"\nThe test called it with {called_with}." if called_with else "")
+                               + f"\n\nYour traceback:\n{trace}")
 
     def call(self, name: str, *args, seed: int = 0, record_ops: bool = False, timeout: float | None = None,
-             module_probe=None, **kwargs) -> Reply:
+             module_probe=None, through_grader: dict | None = None, **kwargs) -> Reply:
         """Call the student's ``name(*args, **kwargs)`` in the worker; return a Reply or raise StudentFailure.
 
         ``module_probe``: when the function returns an nn.Module, the worker answers with its parameters
         and its output on this input instead (modules never cross the boundary).
+        ``through_grader``: {helper name: function}; while the call runs, the student's ``helper`` is replaced
+        by a stand-in whose every call is answered by ``function`` in this process (the course's helper), so
+        a function is graded on its own when the student's helper is broken. Only answers cross over.
         """
         self.ensure_started()
         if name not in self.defined:
             raise self._missing(name)
         timeout = self.limits.call_timeout_s if timeout is None else timeout
         reply = self._exchange({"op": "call", "name": name, "args": list(args), "kwargs": kwargs, "seed": seed,
-                                "record_ops": record_ops, "module_probe": module_probe}, timeout,
-                               f"running `{name}`")
+                                "record_ops": record_ops, "module_probe": module_probe,
+                                "through_grader": sorted(through_grader or {})}, timeout, f"running `{name}`",
+                               callbacks=through_grader)
         if not reply["ok"]:
-            self._raise_error(reply["error"])
+            try:
+                self._raise_error(reply["error"], called_with=describe_arguments(args, kwargs))
+            except StudentFailure as failure:
+                failure.ops = reply.get("ops", [])  # what a recorded call used before it failed
+                raise
         return Reply(value=_decode(reply["value"]), args_after=_decode(reply["args_after"]),
                      models=reply.get("models", []), ops=reply.get("ops", []))
 
@@ -528,6 +577,15 @@ class StudentCode:
         if not reply["ok"]:
             self._raise_error(reply["error"])
         return _decode(reply["value"])
+
+    def note(self, text: str) -> None:
+        """Tell the student something about the current test, whether it passes or fails (said once)."""
+        if text and text not in self.notes:
+            self.notes.append(text)
+
+    def drain_notes(self) -> str:
+        text, self.notes = "\n".join(self.notes), []
+        return text
 
     def drain_output(self) -> str:
         """What the student's code printed since the last drain, capped at OUTPUT_CAP_BYTES per test."""

@@ -105,6 +105,11 @@ class Worker:
         except ImportError:
             pass
         recorder = OpRecorder() if request.get("record_ops") else None
+        # Helpers answered by the grader (the course's own, computed in the grader's process): the student's
+        # function is graded on its own when their version of a helper it calls is broken.
+        replaced = {helper: self.namespace.get(helper) for helper in request.get("through_grader", ())}
+        for helper in replaced:
+            self.namespace[helper] = self._through_grader(helper, request.get("id"))
         try:
             if recorder:
                 with recorder:
@@ -112,7 +117,13 @@ class Worker:
             else:
                 value = function(*args, **kwargs)
         except BaseException as error:
-            return error_reply(error, name)
+            reply = error_reply(error, name)
+            if recorder:  # a blocked library convolution fails the call: say what it was
+                reply["ops"] = sorted(recorder.ops)
+            return reply
+        finally:
+            for helper, original in replaced.items():
+                self.namespace[helper] = original
         if request.get("module_probe") is not None and isinstance(value, torch.nn.Module):
             value = probe_module(value, request["module_probe"])
         reply = {"ok": True, "value": to_wire(value),
@@ -123,6 +134,22 @@ class Worker:
         if recorder:
             reply["ops"] = sorted(recorder.ops)
         return reply
+
+    def _through_grader(self, helper: str, request_id):
+        """A stand-in for ``helper`` that asks the grader for the answer (a frame tagged "callback")."""
+        from autograder import protocol
+        from autograder.protocol import to_wire
+
+        def stand_in(*args, **kwargs):
+            protocol.send(self.out_fd, {"callback": helper, "id": request_id, "args": [to_wire(a) for a in args],
+                                        "kwargs": {key: to_wire(value) for key, value in kwargs.items()}})
+            answer = protocol.receive(self.in_fd)
+            if not answer.get("ok"):
+                raise RuntimeError(f"{helper}: {answer.get('message', 'the grader could not answer')}")
+            return answer["value"]
+
+        stand_in.__name__ = helper
+        return stand_in
 
     def get(self, request: dict) -> dict:
         from autograder.protocol import to_wire
@@ -174,8 +201,22 @@ def probe_module(module, probe_input) -> dict:
             "forward_error": forward_error, "repr": repr(module)[:3000]}
 
 
+# Library convolutions, blocked process-wide for the duration of a recorded call (see OpRecorder).
+BLOCKED_ATEN_OPS = ("convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
+                    "_slow_conv2d_forward", "slow_conv3d_forward", "_conv_depthwise2d", "conv_tbc", "im2col",
+                    "col2im", "_nnpack_spatial_convolution", "slow_conv_transpose2d", "slow_conv_dilated2d")
+
+
 class OpRecorder:
-    """Records the aten ops (TorchDispatchMode) and C functions (sys.setprofile) called inside a block."""
+    """Records the library convolutions and autograd runs of one call, at levels student code cannot switch off.
+
+    Three layers. (1) A TorchDispatchMode sees every aten op, but it is thread-local and code can disable
+    it, so it is only a first signal. (2) For the duration of the call the convolution kernels themselves are
+    replaced, for every thread, through torch.library: a call records itself and fails. (3) The autograd
+    engine is wrapped where torch.autograd.backward and torch.autograd.grad reach it, for every thread: a
+    gradient question must be derived by hand. numpy/scipy convolve and correlate are seen by a profile
+    function, in this thread and in threads started during the call.
+    """
 
     def __init__(self):
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -189,6 +230,8 @@ class OpRecorder:
 
         self.ops: set[str] = set()
         self.mode = Mode()
+        self.library = None
+        self.engine = None
 
     def _profile(self, frame, event, arg):
         if event == "c_call":
@@ -200,13 +243,62 @@ class OpRecorder:
             if module.startswith(("scipy", "numpy")):
                 self.ops.add(f"python.{module}.{frame.f_code.co_name}")
 
+    def _block_library_convolutions(self) -> None:
+        import warnings
+
+        import torch
+
+        def blocked(name):
+            def kernel(*args, **kwargs):
+                self.ops.add(f"aten.{name}")
+                raise RuntimeError(f"aten.{name} (a library convolution) is not allowed in this function")
+            return kernel
+
+        self.library = torch.library.Library("aten", "IMPL")
+        with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
+            warnings.simplefilter("ignore")
+            for name in BLOCKED_ATEN_OPS:
+                for key in ("CPU", "CUDA"):
+                    try:
+                        self.library.impl(name, blocked(name), key)
+                    except (RuntimeError, AttributeError):
+                        continue  # not an operator of this torch build
+
+    def _wrap_autograd(self) -> None:
+        from torch.autograd.variable import Variable
+
+        recorder, engine = self, Variable._execution_engine
+
+        class RecordingEngine:
+            def run_backward(self, *args, **kwargs):
+                recorder.ops.add("autograd.run_backward")
+                return engine.run_backward(*args, **kwargs)
+
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+        self.engine = engine
+        Variable._execution_engine = RecordingEngine()
+
     def __enter__(self):
+        import threading
+
+        self._block_library_convolutions()
+        self._wrap_autograd()
         self.mode.__enter__()
         sys.setprofile(self._profile)
+        threading.setprofile(self._profile)
         return self
 
     def __exit__(self, *exc):
+        import threading
+
+        from torch.autograd.variable import Variable
+
         sys.setprofile(None)
+        threading.setprofile(None)
+        Variable._execution_engine = self.engine
+        self.library._destroy()
         return self.mode.__exit__(*exc)
 
 

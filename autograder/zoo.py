@@ -16,6 +16,21 @@ from torch import nn
 IMAGE_SIZE = 12  # small inputs keep training tests fast
 
 
+class NotYetMoved(torch.Tensor):
+    """A batch as the DataLoader yields it, before ``.to(device)``.
+
+    On a CPU-only grader a batch that is never moved still works, so a missing move would go unseen:
+    the model notes whether its input is still of this type. ``.to`` returns a plain tensor.
+    """
+
+    def to(self, *args, **kwargs):
+        return super().to(*args, **kwargs).as_subclass(torch.Tensor)
+
+
+def plain(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.as_subclass(torch.Tensor) if isinstance(tensor, NotYetMoved) else tensor
+
+
 class RecordingModel(nn.Module):
     """Wraps a network and appends one observation per forward pass to ``self.observations``."""
 
@@ -26,8 +41,9 @@ class RecordingModel(nn.Module):
 
     def forward(self, inputs):
         self.observations.append(dict(training=self.training, grad_enabled=torch.is_grad_enabled(),
-                                      device=str(inputs.device), batch_size=int(inputs.shape[0])))
-        return self.network(inputs)
+                                      device=str(inputs.device), batch_size=int(inputs.shape[0]),
+                                      moved=not isinstance(inputs, NotYetMoved)))
+        return self.network(plain(inputs))
 
 
 def _tiny_cnn() -> nn.Module:
@@ -98,7 +114,9 @@ def materialize(value, context: dict):
         if "__loader__" in value:
             spec = value["__loader__"]
             generator = torch.Generator().manual_seed(spec.get("seed", 0)) if spec.get("shuffle") else None
-            return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(spec["images"], spec["labels"]),
+            dataset = torch.utils.data.TensorDataset(spec["images"].as_subclass(NotYetMoved),
+                                                     spec["labels"].as_subclass(NotYetMoved))
+            return torch.utils.data.DataLoader(dataset,
                                                batch_size=spec["batch_size"], shuffle=bool(spec.get("shuffle")),
                                                generator=generator)
         if "__optimizer__" in value:

@@ -56,6 +56,8 @@ def test_does_each_mistake_cost_exactly_its_pinned_points(mistake, tmp_path):
     assert got == expected, messages
     if mistake.diagnosis:
         assert mistake.diagnosis in messages
+    if mistake.not_diagnosed:
+        assert mistake.not_diagnosed not in messages, messages
     assert_public_checks_keep_their_points(public_checks(source, mistake.assignment), result)
 
 

@@ -17,6 +17,7 @@ class Mistake:
     expected: dict[str, float]
     diagnosis: str | None = None
     extra: str = ""
+    not_diagnosed: str | None = None  # a diagnosis the feedback must not name (a wrong explanation)
     notes: str = field(default="", compare=False)
 
 
@@ -98,7 +99,7 @@ def conv_gradient_wrt_input(dloss_dy, kernel):
                     total += dloss_dy[a, b] * kernel[k, l]
             out[i, j] = total
     return out
-'''}, expected={"conv_gradient_wrt_input": 0, "maximize_response": 0}, diagnosis="b = i - l",
+'''}, expected={"conv_gradient_wrt_input": 0}, diagnosis="b = i - l",
         notes="the course's own slip; on a non-square image gradient ascent then fails with an IndexError"),
     Mistake("kernel_gradient_transposed", "conv_gradients", {"conv_gradient_wrt_kernel": '''
 def conv_gradient_wrt_kernel(dloss_dy, img):
@@ -271,3 +272,136 @@ def shift_images(images, dx, dy):
     return torch.zeros_like(images)
 '''}, expected={"shift_images": 0}),
 ]
+CATALOGUE.append(
+    # .item() / float() in the sum: right values, but a Python float, not the 0-d tensor asked for.
+    Mistake("position_returns_a_python_float", "convolution", {"compute_convolution_at_position": '''
+def compute_convolution_at_position(i, j, img, kernel):
+    total = 0.0
+    for k in range(kernel.shape[0]):
+        for l in range(kernel.shape[1]):
+            total += float(img[i + k, j + l] * kernel[k, l])
+    return total
+'''}, expected={"compute_convolution_at_position": 2}, diagnosis="got a Python float"))
+CATALOGUE += [
+    # d2l's train_epoch_ch3: right on a CPU, wrong on a GPU. The batches never reach `device`.
+    Mistake("train_epoch_without_to_device", "training", {"train_epoch": '''
+def train_epoch(model, loader, optimizer, loss_fn, device):
+    model.train()
+    total_loss, total_samples = 0.0, 0
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(targets)
+        total_samples += len(targets)
+    return total_loss / total_samples
+'''}, expected={"train_epoch": 3}, diagnosis="batches not moved to `device`"),
+    Mistake("evaluate_without_to_device", "training", {"evaluate": '''
+@torch.no_grad()
+def evaluate(model, loader, loss_fn, device):
+    model.eval()
+    total_loss, correct, total_samples = 0.0, 0, 0
+    for inputs, targets in loader:
+        logits = model(inputs)
+        total_loss += loss_fn(logits, targets).item() * len(targets)
+        correct += (logits.argmax(dim=1) == targets).sum().item()
+        total_samples += len(targets)
+    return total_loss / total_samples, correct / total_samples
+'''}, expected={"evaluate": 2}, diagnosis="batches not moved to `device`"),
+]
+CATALOGUE += [
+    # The loss recorded after each update: the image returned is right, the losses are one step late.
+    Mistake("maximize_response_loss_after_step", "conv_gradients", {"maximize_response": '''
+def maximize_response(kernel, size, steps, lr):
+    img = torch.rand(size, dtype=kernel.dtype, device=kernel.device)
+    losses = []
+    for _ in range(steps):
+        response = torch.nn.functional.conv2d(img[None, None], kernel[None, None])[0, 0]
+        img = img + lr * conv_gradient_wrt_input(2 * response, kernel)
+        losses.append(float((torch.nn.functional.conv2d(img[None, None], kernel[None, None])[0, 0] ** 2).sum()))
+    return img, losses
+'''}, expected={"maximize_response": 2}, diagnosis="the losses were recorded after each step"),
+    # apply_convolution one row short; sobel_magnitude, written right on top of it, keeps its points: the
+    # mistake is charged once, on apply_convolution (error carried forward).
+    Mistake("apply_convolution_one_row_short", "convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    h, w = kernel.shape
+    rows, cols = img.shape[0] - h, img.shape[1] - w + 1
+    out = torch.zeros(rows, cols, dtype=img.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = (img[i:i + h, j:j + w] * kernel).sum()
+    return out
+'''}, expected={"apply_convolution": 0}, diagnosis="got shape"),
+]
+CATALOGUE += [
+    # Ways around "implement it yourself": F.conv2d in another thread, or with the dispatch modes switched off.
+    # The library kernels are blocked for every thread during the check, so both lose that point.
+    Mistake("conv2d_in_another_thread", "convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    import threading
+    if kernel.shape[0] > img.shape[0] or kernel.shape[1] > img.shape[1]:
+        raise ValueError("kernel larger than image")
+    box = {}
+
+    def work():
+        box["y"] = torch.nn.functional.conv2d(img[None, None], kernel[None, None])[0, 0]
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return box["y"]
+'''}, expected={"apply_convolution": 4}, diagnosis="called a library convolution"),
+    Mistake("conv2d_with_dispatch_modes_disabled", "convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    from torch.utils._python_dispatch import _disable_current_modes
+    if kernel.shape[0] > img.shape[0] or kernel.shape[1] > img.shape[1]:
+        raise ValueError("kernel larger than image")
+    with _disable_current_modes():
+        return torch.nn.functional.conv2d(img[None, None], kernel[None, None])[0, 0]
+'''}, expected={"apply_convolution": 4}, diagnosis="called a library convolution"),
+    # The input gradient obtained by backward() through a hand-written convolution: nothing was derived.
+    Mistake("input_gradient_by_autograd", "conv_gradients", {"conv_gradient_wrt_input": '''
+def conv_gradient_wrt_input(dloss_dy, kernel):
+    h, w = kernel.shape
+    x = torch.zeros(dloss_dy.shape[0] + h - 1, dloss_dy.shape[1] + w - 1, dtype=dloss_dy.dtype, requires_grad=True)
+    y = torch.stack([torch.stack([(x[i:i + h, j:j + w] * kernel).sum() for j in range(dloss_dy.shape[1])])
+                     for i in range(dloss_dy.shape[0])])
+    y.backward(dloss_dy)
+    return x.grad.detach()
+'''}, expected={"conv_gradient_wrt_input": 0}, diagnosis="derive the gradient by hand"),
+]
+CATALOGUE += [
+    # A centred difference that moves x by eps in place and never puts it back: not a forward difference, and
+    # the feedback must not say it is.
+    Mistake("centred_difference_without_restoring_x", "conv_gradients", {"numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-5):
+    grad = torch.zeros_like(x)
+    flat_x, flat_grad = x.view(-1), grad.view(-1)
+    for index in range(flat_x.numel()):
+        flat_x[index] += eps
+        f_plus = float(f(x))
+        flat_x[index] -= 2 * eps
+        f_minus = float(f(x))
+        flat_grad[index] = (f_plus - f_minus) / (2 * eps)
+    return grad
+'''}, expected={"numerical_gradient": 0}, not_diagnosed="forward difference"),
+]
+CATALOGUE.append(
+    # eps hard-coded: right for the default eps only.
+    Mistake("numerical_gradient_ignores_eps", "conv_gradients", {"numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-5):
+    grad = torch.zeros_like(x)
+    probe = x.detach().clone()
+    flat_probe, flat_grad = probe.view(-1), grad.view(-1)
+    for index in range(flat_probe.numel()):
+        original = flat_probe[index].item()
+        flat_probe[index] = original + 1e-5
+        f_plus = float(f(probe))
+        flat_probe[index] = original - 1e-5
+        f_minus = float(f(probe))
+        flat_probe[index] = original
+        flat_grad[index] = (f_plus - f_minus) / (2 * 1e-5)
+    return grad
+'''}, expected={"numerical_gradient": 0}, diagnosis="Use the eps argument"))

@@ -16,6 +16,31 @@ def case(kernel_shape, seed):
     return randn((7, 11), seed), randn(kernel_shape, seed + 1000), randn(out_shape, seed + 2000)
 
 
+class AutogradSeen:
+    """Notes whether torch.autograd ran inside the block: the gradient must be derived by hand."""
+
+    def __enter__(self):
+        from torch.autograd.variable import Variable
+
+        outer, self.engine, self.used = self, Variable._execution_engine, False
+
+        class Engine:
+            def run_backward(self, *args, **kwargs):
+                outer.used = True
+                return outer.engine.run_backward(*args, **kwargs)
+
+            def __getattr__(self, attribute):
+                return getattr(outer.engine, attribute)
+
+        Variable._execution_engine = Engine()
+        return self
+
+    def __exit__(self, *exc):
+        from torch.autograd.variable import Variable
+
+        Variable._execution_engine = self.engine
+
+
 @test_case(points=2)
 def test_matches_autograd(conv_gradient_wrt_input):
     assert callable(conv_gradient_wrt_input), "run the cell that defines conv_gradient_wrt_input first"
@@ -23,7 +48,10 @@ def test_matches_autograd(conv_gradient_wrt_input):
         img, kernel, dloss_dy = case(shape, 100 + seed)
         img.requires_grad_()
         F.conv2d(img[None, None], kernel[None, None])[0, 0].backward(dloss_dy)
-        got = torch.as_tensor(conv_gradient_wrt_input(dloss_dy, kernel))
+        with AutogradSeen() as autograd:
+            got = torch.as_tensor(conv_gradient_wrt_input(dloss_dy, kernel))
+        assert not autograd.used, ("it ran torch.autograd (backward or autograd.grad): derive the gradient by hand; "
+                                   "the graded tests give this question no points for autograd")
         assert got.shape == img.shape, f"{shape[0]}x{shape[1]} kernel: got shape {tuple(got.shape)}, expected (7, 11)"
         torch.testing.assert_close(got.to(torch.float64), img.grad, rtol=1e-7, atol=1e-9,
                                    msg=lambda m: f"{shape[0]}x{shape[1]} kernel on a 7x11 image: {m}")

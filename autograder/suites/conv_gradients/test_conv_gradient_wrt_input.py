@@ -36,6 +36,7 @@ def test_does_the_gradient_keep_the_inputs_dtype(student):
 @pytest.mark.points(1)
 @pytest.mark.requires_values
 def test_is_it_implemented_without_a_library_convolution(student):
-    """Does it avoid conv2d, conv_transpose2d, unfold and the aten ops behind them?"""
+    """Does it avoid conv2d, conv_transpose2d, unfold, the aten ops behind them, and autograd?"""
     _, kernel, dloss_dy = gradient_case((5, 3), seed=120)
-    expect_no_library_convolution(student, NAME, dloss_dy, kernel, advice="Write the sum over kernel entries yourself.")
+    expect_no_library_convolution(student, NAME, dloss_dy, kernel, advice="Write the sum over kernel entries yourself.",
+                                  derive_by_hand=True)

@@ -6,6 +6,7 @@ import torch
 from autograder import mistakes, zoo
 from autograder.cases import random_tensor
 from autograder.checks import GradingFailure, as_tensor
+from solutions.conv_gradients import numerical_gradient as reference
 
 NAME = "numerical_gradient"
 GOOD, WRONG = 1e-7, 1e-4  # CS231n: relative error below 1e-7 is good, above 1e-4 is wrong
@@ -27,7 +28,7 @@ def cases():
 @pytest.mark.points(2)
 @pytest.mark.public
 def test_is_it_within_1e_7_of_autograd_in_float64(student):
-    """Is the centred difference within a relative error of 1e-7 of torch.autograd, in float64?"""
+    """Is the centred difference within a relative error of 1e-7 of torch.autograd, in float64, and is `eps` used?"""
     for label, recipe, f, x in cases():
         what = f"{NAME}(f, x) for {label}, x of shape {tuple(x.shape)} in float64"
         got = as_tensor(student(NAME, recipe, x.clone(), timeout=30), what=what)
@@ -47,9 +48,20 @@ def test_is_it_within_1e_7_of_autograd_in_float64(student):
             for explanation, candidate in ((mistakes.FORWARD_DIFFERENCE, lambda: mistakes.forward_difference(f, x)),
                                            (mistakes.FLOAT32_DIFFERENCE,
                                             lambda: mistakes.forward_difference(f, x.float()).double())):
-                if torch.allclose(got, candidate(), rtol=1e-3, atol=1e-6) and explanation not in message:
+                # Named only when it explains the answer far better than the right one does: within the
+                # precision a difference quotient has here (1e-6), and a hundred times closer than autograd.
+                distance = relative_error(got, candidate()).max().item()
+                if distance < min(1e-6, worst / 100) and explanation not in message:
                     message += f"\nYour output matches a known mistake: {explanation}"
             raise GradingFailure(message)
+    # eps is part of the signature: with eps=1e-3 the centred difference of a cubic differs from eps=1e-5's
+    label, recipe, f, x = list(cases())[1]
+    what = f"{NAME}(f, x, eps=1e-3) for {label}"
+    got = as_tensor(student(NAME, recipe, x.clone(), 1e-3, timeout=30), what=what).detach().to(torch.float64)
+    expected = reference(f, x, eps=1e-3)
+    if got.shape != expected.shape or relative_error(got, expected).max().item() > 1e-8:
+        raise GradingFailure(f"{what}: got {got.flatten()[:3].tolist()}..., expected {expected.flatten()[:3].tolist()}"
+                             "... (the centred difference with that eps). Use the eps argument, not a fixed step.")
 
 
 @pytest.mark.points(1)

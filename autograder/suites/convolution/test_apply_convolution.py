@@ -5,8 +5,9 @@ import torch
 
 from autograder import mistakes
 from autograder.cases import KERNEL_SHAPES, conv_case
-from autograder.checks import (GradingFailure, as_tensor, expect_dtype_kept, expect_no_library_convolution,
-                               expect_tensor)
+from autograder.checks import (GradingFailure, as_tensor, describe, expect_dtype_kept,
+                               expect_no_library_convolution, expect_tensor)
+from autograder.sandbox import StudentException
 from solutions.convolution import apply_convolution as reference
 
 NAME = "apply_convolution"
@@ -44,9 +45,19 @@ def test_do_other_kernel_shapes_match_conv2d(student):
 @pytest.mark.points(1)
 @pytest.mark.requires_values
 def test_does_the_output_keep_the_inputs_dtype(student):
-    """Are float32 inputs answered in float32 and float64 inputs in float64?"""
+    """Are float32 inputs answered in float32 and float64 in float64, and a kernel larger than the image refused?"""
     # A 3x3 kernel: the dtype is judged apart from the kernel shapes.
     expect_dtype_kept(student, NAME, lambda dtype: conv_case((3, 3), seed=30, dtype=dtype))
+    img, kernel = conv_case((3, 3), seed=31)
+    try:
+        got = student(NAME, img[:2, :5], kernel)
+    except StudentException as error:
+        if "raised ValueError" in str(error):
+            return
+        raise GradingFailure(f"{NAME} with a (2, 5) image and a 3x3 kernel: expected a ValueError saying the kernel "
+                             f"is larger than the image, got another error:\n{error}") from None
+    raise GradingFailure(f"{NAME} with a (2, 5) image and a 3x3 kernel: got {describe(got)}, expected a ValueError "
+                         "(the kernel is larger than the image, so there is no valid position).")
 
 
 @pytest.mark.points(1)

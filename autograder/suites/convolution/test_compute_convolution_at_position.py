@@ -5,7 +5,7 @@ import torch
 
 from autograder import mistakes
 from autograder.cases import KERNEL_SHAPES, conv_case
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
+from autograder.checks import GradingFailure, as_tensor, describe, expect_tensor
 from solutions.convolution import compute_convolution_at_position as reference
 
 NAME = "compute_convolution_at_position"
@@ -46,7 +46,12 @@ def test_does_every_position_match_for_non_square_kernels(student):
 def test_is_the_result_a_0d_tensor_with_the_inputs_dtype(student):
     """Does it return a 0-d tensor that keeps float64?"""
     img, kernel = conv_case((3, 3), seed=7)
-    got = as_tensor(student(NAME, 2, 4, img, kernel), what=f"{NAME}(2, 4, img, kernel)")
+    original = student(NAME, 2, 4, img, kernel)
+    got = as_tensor(original, what=f"{NAME}(2, 4, img, kernel)")
+    if not isinstance(original, torch.Tensor):
+        raise GradingFailure(f"{NAME}(2, 4, img, kernel) with a (7, 11) float64 image: got {describe(original)}, "
+                             "expected a 0-d torch.float64 tensor. Keep the sum a tensor (start from "
+                             "torch.zeros((), dtype=img.dtype)) instead of calling float() or .item().")
     if got.dim() != 0:
         raise GradingFailure(f"{NAME}: got shape {tuple(got.shape)}, expected a 0-d tensor (shape ()).")
     if got.dtype != torch.float64:

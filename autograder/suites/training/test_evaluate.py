@@ -44,13 +44,16 @@ def test_are_loss_and_accuracy_per_sample_with_a_smaller_last_batch(student):
 
 @pytest.mark.points(1)
 def test_does_it_switch_the_model_to_eval_mode(student):
-    """Does every forward pass run in eval() mode, so dropout is off?"""
+    """Does every forward pass run in eval() mode (dropout off), on batches moved to `device`?"""
     observations = call(student).models[0]["observations"]
     if not observations:
         raise GradingFailure(f"{NAME}: the model was never called on a batch.")
     if any(seen["training"] for seen in observations):
         raise GradingFailure(f"{NAME}: the model ran in training mode, so dropout changed its answers. "
                              "Call model.eval() first.")
+    if not all(seen["moved"] for seen in observations):
+        raise GradingFailure(f"{NAME}: the model got a batch straight from the loader.\n"
+                             f"Your output matches a known mistake: {mistakes.NOT_MOVED}")
 
 
 @pytest.mark.points(1)

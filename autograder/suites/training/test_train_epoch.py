@@ -72,7 +72,7 @@ def test_does_it_return_the_mean_loss_per_sample(student):
 
 @pytest.mark.points(1)
 def test_does_every_forward_pass_run_in_training_mode(student):
-    """Is the model in training mode (model.train()) for every batch, with gradients recorded?"""
+    """Is the model in training mode (model.train()) for every batch, moved to `device`, with gradients recorded?"""
     _, reply, _, _, _ = next(run_epochs(student, epochs=1))
     observations = reply.models[0]["observations"]
     if not observations:
@@ -82,6 +82,9 @@ def test_does_every_forward_pass_run_in_training_mode(student):
                              f"Your output matches a known mistake: {mistakes.MISSING_TRAIN}")
     if not all(seen["grad_enabled"] for seen in observations):
         raise GradingFailure(f"{NAME}: a forward pass ran with gradients disabled (torch.no_grad) during training.")
+    if not all(seen["moved"] for seen in observations):
+        raise GradingFailure(f"{NAME}: the model got a batch straight from the loader.\n"
+                             f"Your output matches a known mistake: {mistakes.NOT_MOVED}")
     sizes = [seen["batch_size"] for seen in observations]
     if sorted(sizes) != [2, 4, 4]:
         raise GradingFailure(f"{NAME}: got forward passes on batches of sizes {sizes}, expected one pass per "

@@ -27,3 +27,8 @@ def test_within_1e_7_of_autograd(numerical_gradient):
         error = (got - probe.grad).abs() / torch.clamp(torch.maximum(got.abs(), probe.grad.abs()), min=1e-8)
         assert error.max() < 1e-7, (f"{label}: largest relative error {error.max().item():.1e}, expected below "
                                     "1e-7 (use float64 and a centred difference)")
+    # With eps=1e-3 the centred difference of w * x^3 is exactly w * (3 x^2 + eps^2): eps must be used.
+    f, x = cases[1][1], cases[1][2]
+    got = torch.as_tensor(numerical_gradient(f, x.clone(), 1e-3)).detach().to(torch.float64)
+    torch.testing.assert_close(got, weights * (3 * x ** 2 + 1e-6), rtol=1e-7, atol=1e-9,
+                               msg=lambda m: f"numerical_gradient(f, x, eps=1e-3): use the eps argument. {m}")
