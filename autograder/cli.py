@@ -181,16 +181,20 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
     table.add_column("question")
     table.add_column("public check")
     table.add_column("points it protects", justify="right")
+    table.add_column("hidden tests weigh", justify="right")
+    totals = ASSIGNMENTS[assignment]
     for check in checks:
         table.add_row(check.question, "[green]passed[/green]" if check.passed else "[red]failed[/red]",
-                      f"{check.points:g}")
+                      f"{check.points:g} of {totals[check.question]:g}", f"{totals[check.question] - check.points:g}")
     console.print(table)
     for check in checks:
         for message in check.messages:  # Text, not markup: the message quotes code like expected[i, j]
             console.print(Text(f"✗ {check.question}", style="red") + Text("\n  " + message.replace("\n", "\n  ")))
     passed = sum(check.passed for check in checks)
-    console.print(f"{passed} of {len(checks)} public checks pass. The graded tests check more cases; "
-                  "passing a public check keeps the points shown.")
+    protected, total = sum(check.points for check in checks), sum(totals[check.question] for check in checks)
+    console.print(f"{passed} of {len(checks)} public checks pass. Together they protect {protected:g} of the "
+                  f"{total:g} points: a passing check keeps the points it protects, and hidden tests weigh the other "
+                  f"{total - protected:g}.", markup=False)
     return 0 if passed == len(checks) else 1
 
 

@@ -78,5 +78,7 @@ def test_is_the_terminal_output_free_of_markup_tags_and_quoted_code_whole(tmp_pa
     shutil.copytree(ROOT / "release" / "convolution" / "tests", tmp_path / "tests")
     checked = run_cli("check", str(notebook))
     assert checked.returncode == 1 and "expected[i, j]" in checked.stdout, checked.stdout[-3000:]
+    # what the public checks protect, and what the hidden tests weigh on top (the notebook's headings give totals)
+    assert "hidden tests weigh" in checked.stdout and re.search(r"protect \d+ of the 11 points", checked.stdout)
     for output in (graded.stdout, checked.stdout):
         assert not re.search(r"\[/?(red|green|yellow|bold)\]", output), output[-2000:]

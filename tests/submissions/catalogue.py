@@ -196,7 +196,7 @@ def evaluate(model, loader, loss_fn, device):
         correct += (logits.argmax(1) == targets).sum().item()
         count += len(targets)
     return total / count, correct / count
-'''}, expected={"evaluate": 1}, diagnosis="model.eval()"),
+'''}, expected={"evaluate": 2}, diagnosis="model.eval()"),
     Mistake("evaluate_mean_of_batch_means", "training", {"evaluate": '''
 @torch.no_grad()
 def evaluate(model, loader, loss_fn, device):

@@ -1,6 +1,7 @@
 """Question: evaluate(model, loader, loss_fn, device) -> (mean loss per sample, accuracy).
 
-The model has dropout and arrives in training mode: evaluate must switch it to eval().
+The model has dropout. For the mode test it arrives in training mode, and evaluate must switch it to eval();
+for the values it arrives in eval mode already, so a missing eval() is charged once, on the mode test.
 10 samples in batches of 4, so the last batch holds 2.
 """
 
@@ -15,14 +16,14 @@ from solutions.training import evaluate as reference
 NAME = "evaluate"
 
 
-def arguments(device: str = "cpu"):
+def arguments(device: str = "cpu", train: bool = True):
     images, labels = digit_batch(10, seed=600, size=zoo.IMAGE_SIZE)
-    return [model_recipe("dropout_mlp", train=True, device=device, seed=1), loader_recipe(images, labels, 4),
+    return [model_recipe("dropout_mlp", train=train, device=device, seed=1), loader_recipe(images, labels, 4),
             {"__loss__": "cross_entropy"}, {"__device__": device}]
 
 
-def call(student):
-    reply = student.call(NAME, *arguments(), seed=610)
+def call(student, train: bool = True):
+    reply = student.call(NAME, *arguments(train=train), seed=610)
     if not isinstance(reply.value, (tuple, list)) or len(reply.value) != 2:
         raise GradingFailure(f"{NAME}: got {type(reply.value).__name__}, expected a tuple (loss, accuracy).")
     return reply
@@ -32,9 +33,10 @@ def call(student):
 @pytest.mark.public
 def test_are_loss_and_accuracy_per_sample_with_a_smaller_last_batch(student):
     """Are the loss and the accuracy averaged per sample (batches of 4, 4 and 2)?"""
-    reply = call(student)
-    (expected_loss, expected_accuracy), _ = run_locally(reference, *arguments(), seed=610)
-    (batch_means, _), _ = run_locally(lambda *a: evaluate_variant(*a, reduction="batch_means"), *arguments(), seed=610)
+    reply = call(student, train=False)
+    (expected_loss, expected_accuracy), _ = run_locally(reference, *arguments(train=False), seed=610)
+    (batch_means, _), _ = run_locally(lambda *a: evaluate_variant(*a, reduction="batch_means"),
+                                      *arguments(train=False), seed=610)
     loss, accuracy = reply.value
     expect_close(loss, expected_loss, what=f"{NAME}: the loss", rtol=1e-4, atol=1e-6,
                  mistakes={mistakes.MEAN_OF_BATCH_MEANS: batch_means})
