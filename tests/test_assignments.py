@@ -119,3 +119,16 @@ def test_are_the_helpers_beside_the_notebooks_copies_of_the_package():
             for folder in ("assignments", "release"):
                 assert filecmp.cmp(HELPERS[name], ROOT / folder / assignment / name, shallow=False), \
                     f"{folder}/{assignment}/{name} differs from {HELPERS[name]}: run `autograder release`"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_each_question_heading_state_the_points_its_check_protects_and_the_hidden_tests_weigh(assignment):
+    """The headings' numbers are the suite's: total, the public check's points, and the rest for hidden tests."""
+    heading = re.compile(r"### Question \d+: `(\w+)` \((\d+) points: (\d+) from its public check, (\d+) from hidden "
+                         r"tests\)")
+    found = {match[1]: tuple(map(int, match.groups()[1:])) for cell in source_notebook(assignment).cells
+             if cell.cell_type == "markdown" for match in heading.finditer(cell.source)}
+    expected = {question: (total, suite_public_points(assignment, question),
+                           total - suite_public_points(assignment, question))
+                for question, total in ASSIGNMENTS[assignment].items()}
+    assert found == expected
