@@ -405,3 +405,28 @@ def numerical_gradient(f, x, eps=1e-5):
         flat_grad[index] = (f_plus - f_minus) / (2 * 1e-5)
     return grad
 '''}, expected={"numerical_gradient": 0}, diagnosis="Use the eps argument"))
+CATALOGUE += [
+    # shift_images that raises on a negative shift: charged on shift_images only; evaluate_shifted keeps its points.
+    Mistake("shift_images_raises_on_negative_shifts", "shifted_mnist", {"shift_images": '''
+def shift_images(images, dx, dy):
+    if dx < 0 or dy < 0:
+        raise ValueError("negative shifts are not supported")
+    height, width = images.shape[-2:]
+    out = torch.zeros_like(images)
+    if dx >= width or dy >= height:
+        return out
+    out[..., dy:, dx:] = images[..., :height - dy, :width - dx]
+    return out
+'''}, expected={"shift_images": 1}, diagnosis="negative shifts are not supported"),
+    # No ValueError for a kernel larger than the image: the text asks for one, and a test checks it.
+    Mistake("no_value_error_for_a_large_kernel", "convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    h, w = kernel.shape
+    rows, cols = img.shape[0] - h + 1, img.shape[1] - w + 1
+    out = torch.zeros(max(rows, 0), max(cols, 0), dtype=img.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = (img[i:i + h, j:j + w] * kernel).sum()
+    return out
+'''}, expected={"apply_convolution": 4}, diagnosis="expected a ValueError"),
+]
