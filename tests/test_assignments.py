@@ -132,3 +132,17 @@ def test_does_each_question_heading_state_the_points_its_check_protects_and_the_
                            total - suite_public_points(assignment, question))
                 for question, total in ASSIGNMENTS[assignment].items()}
     assert found == expected
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_each_check_cell_print_what_its_check_protects_and_the_hidden_tests_weigh(assignment):
+    line = re.compile(r'print\("This public check protects (\d+) of the (\d+) points of (\w+); the hidden tests weigh '
+                      r'the other (\d+)\."\)')
+    found = {}
+    for cell in nbgrader_cells(assignment, "grade"):
+        match = line.search(cell.source)
+        assert match, f"{cell.metadata.nbgrader.grade_id}: the check cell does not say what its check protects"
+        found[match[3]] = (int(match[2]), int(match[1]), int(match[4]))
+    assert found == {question: (total, suite_public_points(assignment, question),
+                                total - suite_public_points(assignment, question))
+                     for question, total in ASSIGNMENTS[assignment].items()}
