@@ -11,7 +11,6 @@ then work as after ``nbgrader autograde``, because it was ``nbgrader autograde``
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -68,7 +67,7 @@ def autograde_course(*, course_root: str | Path, assignment: str, results_direct
     """
     from nbgrader.apps import NbGraderAPI
 
-    from autograder.nbgrader_plugin import autograde_preprocessors, environment_for_nbgrader
+    from autograder.nbgrader_plugin import autograde_preprocessors, put_scripts_on_path
 
     course_root = Path(course_root).resolve()
     if not is_course(course_root):
@@ -76,7 +75,7 @@ def autograde_course(*, course_root: str | Path, assignment: str, results_direct
     config, coursedir = check_course(course_root, assignment)
     config.Autograde.autograde_preprocessors = autograde_preprocessors()
     config.GradeInSandbox.results_directory = str(Path(results_directory).resolve())
-    os.environ.update(environment_for_nbgrader())
+    put_scripts_on_path()
     api = NbGraderAPI(coursedir=coursedir, config=config)
     failures = []
     with warnings.catch_warnings():

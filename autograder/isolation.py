@@ -304,7 +304,7 @@ def choose(*, modes: tuple[str, ...], uid: int | None, hidden: list[Path], runti
         reasons.append(f"the worker's runtime folders contain {', '.join(map(str, leaking))}")
     elif "landlock" in modes and landlock_abi():
         # Landlock hides everything not allowed; a uid on top keeps RLIMIT_NPROC meaningful for root.
-        problem = _uid_problem(tuple(hidden[:0])) if uid is not None else None
+        problem = _uid_problem(()) if uid is not None else None
         note = "; ".join(reasons + ([f"no sandbox uid: {problem}"] if problem else []))
         return Plan("landlock", uid if problem is None else None, note)
     elif "landlock" in modes:

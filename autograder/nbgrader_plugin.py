@@ -142,10 +142,11 @@ COURSE_CONFIG_LINES = ("from autograder.nbgrader_plugin import configure_course\
                        "configure_course(c)  # c = get_config(): nbgrader autograde grades in autograder's sandbox")
 
 
-def environment_for_nbgrader() -> dict[str, str]:
-    """nbgrader runs `alembic` from PATH: find the one beside this Python even when the venv is not activated."""
+def put_scripts_on_path() -> None:
+    """nbgrader runs the `alembic` command to set up its database: find the one beside this Python even when
+    the virtual environment is not activated (`.venv/bin/autograder release`)."""
     import sys
 
     scripts = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    return {"PATH": path if scripts in path.split(os.pathsep) else scripts + os.pathsep + path}
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")

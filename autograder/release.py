@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ast
 import filecmp
-import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,12 +118,9 @@ def release(*, assignments: list[str] | None = None, course_root: str | Path = R
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    # nbgrader runs the `alembic` command to set up its database: find the one beside this Python
-    # even when the virtual environment is not activated (`.venv/bin/autograder release`).
-    scripts = str(Path(sys.executable).parent)
-    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
-    from autograder.nbgrader_plugin import COURSE_CONFIG_LINES, uses_sandboxed_autograde
+    from autograder.nbgrader_plugin import COURSE_CONFIG_LINES, put_scripts_on_path, uses_sandboxed_autograde
+
+    put_scripts_on_path()
 
     course_root = Path(course_root).resolve()
     config = load_course_config(course_root)

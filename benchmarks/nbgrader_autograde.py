@@ -67,8 +67,8 @@ def main() -> int:
         ours_s = timed([sys.executable, "-m", "autograder.cli", "grade", str(course), "-a", args.assignment,
                         "--out", str(course / "grades"), "--nbgrader", "--force"], cwd=course)
     print(f"\n{args.students} students, assignment {args.assignment}, this machine\n")
-    print(f"| grader | wall time | per student | ratio |")
-    print(f"|---|---|---|---|")
+    print("| grader | wall time | per student | ratio |")
+    print("|---|---|---|---|")
     print(f"| nbgrader autograde (GradeInSandbox, one at a time) | {nbgrader_s:.1f} s | "
           f"{nbgrader_s / args.students:.1f} s | {nbgrader_s / ours_s:.2f} |")
     print(f"| autograder grade --nbgrader (2 workers, then nbgrader's pipeline) | {ours_s:.1f} s | "

@@ -9,7 +9,6 @@ from autograder.checks import GradingFailure, as_tensor, expect_tensor
 import solutions.convolution as convolution
 from autograder.carried import carried_forward
 from solutions.convolution import SOBEL_X, SOBEL_Y
-from solutions.convolution import sobel_magnitude as reference
 
 NAME = "sobel_magnitude"
 
