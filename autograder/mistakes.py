@@ -36,6 +36,8 @@ MISSING_ZERO_GRAD = "a missing optimizer.zero_grad(): .backward() adds to the gr
 NOT_MOVED = ("batches not moved to `device`: call inputs.to(device) and labels.to(device) before the forward pass, "
              "or on a GPU the model and the data sit on different devices")
 MISSING_TRAIN = "a missing model.train(): dropout and batch norm stay in evaluation mode while training"
+RELU_AFTER_THIRD_CONV = ("a ReLU after the third convolution (as in the Keras tutorial). The course's network, the "
+                        "lecture's, has none there: Conv2d(64, 64, 3) feeds Flatten directly")
 MEAN_OF_BATCH_MEANS = ("the mean of batch means: a smaller last batch then counts as much as a full one; "
                        "weight each batch's mean loss by its size")
 LAST_BATCH_LOSS = "the loss of the last batch only: return the mean loss per sample over the epoch"

@@ -128,6 +128,9 @@ def configure_course(c) -> None:
     c.GenerateAssignment.preprocessors = release_preprocessors()
     # nbgrader's own stub; NameTheStubs (in release_preprocessors) then names the function in its message.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # The course notebooks train small networks: a training cell takes 10-30 s on 2 cores, nbgrader's default
+    # per-cell limit for `nbgrader validate` is 30 s. Five minutes leaves room on a slow machine.
+    c.Execute.timeout = 300
 
 
 def uses_sandboxed_autograde(config) -> bool:

@@ -10,13 +10,17 @@ from pathlib import Path
 import nbclient
 import nbformat
 import pytest
-from nbgrader.utils import is_grade
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute
+from nbgrader.utils import determine_grade, is_grade, setenv
 
 from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS
+from prose import unsupported_claims
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 PLOTS = {"convolution": 1, "conv_gradients": 1, "training": 1, "shifted_mnist": 3}
+# Figures a notebook quotes from elsewhere, exempt from the prose rule, each with its reason.
+QUOTED: dict[str, dict[str, str]] = {}
 
 
 def execute(folder: Path, workdir: Path):
@@ -62,9 +66,25 @@ def test_does_the_release_notebook_run_with_only_the_stubs_raising(assignment, t
     assert raised >= 1
 
 
+def execute_as_nbgrader_validates(folder: Path, workdir: Path):
+    """Copy an assignment folder and run its notebook through the preprocessors `nbgrader validate` uses
+    (CheckCellMetadata, ClearOutput, Execute), in nbgrader's validating environment."""
+    copy = workdir / folder.name
+    shutil.copytree(folder, copy)
+    notebook = nbformat.read(str(copy / f"{folder.name}.ipynb"), as_version=4)
+    resources = {"metadata": {"path": str(copy)}}
+    with setenv(NBGRADER_VALIDATING="1", NBGRADER_EXECUTION="validate"):
+        for step in (CheckCellMetadata(), ClearOutput(), Execute(timeout=600)):
+            notebook, resources = step.preprocess(notebook, resources)
+    return notebook
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_does_the_source_notebook_run_clean_with_full_points_and_its_plots(assignment, tmp_path):
-    notebook = execute(ROOT / "assignments" / assignment, tmp_path)
+def test_does_the_source_notebook_validate_with_full_points_its_plots_and_only_computed_numbers(assignment,
+                                                                                                  tmp_path):
+    """What `nbgrader validate` checks (no error, every graded cell at full points), and the prose rule of
+    tests/prose.py: every result the text states is one this run printed."""
+    notebook = execute_as_nbgrader_validates(ROOT / "assignments" / assignment, tmp_path)
     plots = 0
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -72,14 +92,20 @@ def test_does_the_source_notebook_run_clean_with_full_points_and_its_plots(assig
         assert not errors(cell), (cell.source[:80], [e.evalue for e in errors(cell)])
         plots += sum("image/png" in output.get("data", {}) for output in cell.outputs)
         if is_grade(cell):  # a test cell runs the public check only, and it passes on the reference
+            score, max_score = determine_grade(cell)
             shown = "".join(output.get("data", {}).get("text/plain", "") + output.get("text", "")
                             for output in cell.outputs)
-            assert shown and "❌" not in shown and "failed" not in shown, shown[:300]
+            assert score == max_score and shown and "❌" not in shown and "failed" not in shown, shown[:300]
     assert plots >= PLOTS[assignment]
+    unsupported = unsupported_claims(notebook, QUOTED.get(assignment, ()))
+    assert not unsupported, "numbers in the prose that the run does not show: " + "; ".join(
+        f"cell {claim.cell}: {claim.text!r}" for claim in unsupported)
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_does_nbgrader_validate_accept_the_source_notebook(assignment, tmp_path):
+def test_does_nbgrader_validate_accept_a_source_notebook(tmp_path):
+    """The `nbgrader validate` command itself, on the quickest notebook: the test above runs every notebook
+    through the same preprocessors, so running the command on all of them would only repeat the training."""
+    assignment = "convolution"
     copy = tmp_path / assignment
     shutil.copytree(ROOT / "assignments" / assignment, copy)
     nbgrader = Path(sys.executable).parent / "nbgrader"
@@ -87,3 +113,17 @@ def test_does_nbgrader_validate_accept_the_source_notebook(assignment, tmp_path)
                          text=True, timeout=900)
     assert run.returncode == 0 and "Success! Your notebook passes all the tests." in run.stdout, \
         run.stdout[-3000:] + run.stderr[-3000:]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_are_the_sections_numbered_one_by_one_each_opening_its_own_cell(assignment):
+    """"## N. Title" headings count 1, 2, 3... and each starts a markdown cell, so an outline shows them all."""
+    notebook = nbformat.read(str(ROOT / "assignments" / assignment / f"{assignment}.ipynb"), as_version=4)
+    numbers = []
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        found = [int(n) for n in re.findall(r"^## (\d+)\.", cell.source, re.MULTILINE)]
+        assert len(found) <= 1 and (not found or cell.source.startswith("## ")), cell.source[:120]
+        numbers += found
+    assert numbers == list(range(1, len(numbers) + 1)), numbers

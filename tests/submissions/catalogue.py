@@ -430,3 +430,16 @@ def apply_convolution(img, kernel):
     return out
 '''}, expected={"apply_convolution": 4}, diagnosis="expected a ValueError"),
 ]
+CATALOGUE.append(
+    # The Keras tutorial's version of the network: a ReLU after the third convolution. Same parameters, other outputs.
+    Mistake("relu_after_third_conv", "training", {"build_cnn": '''
+def build_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, kernel_size=3), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(576, 64), nn.ReLU(),
+        nn.Linear(64, 10),
+    )
+'''}, expected={"build_cnn": 2}, diagnosis="a ReLU after the third convolution"))

@@ -34,7 +34,7 @@ def test_loss_and_accuracy_per_sample(evaluate):
         logits = model[0](inputs)
         expected_loss, expected_accuracy = loss_fn(logits, labels).item(), (logits.argmax(1) == labels).double().mean().item()
     assert abs(float(loss) - expected_loss) < 1e-6, (
-        f"loss {float(loss):.6f}, expected {expected_loss:.6f}: the mean per sample, so the last batch of 2 counts twice, "
-        "not as much as a batch of 4")
+        f"loss {float(loss):.6f}, expected {expected_loss:.6f}: the mean per sample over all 10, so the last batch "
+        "of 2 weighs half as much as a batch of 4 (the mean of the batch means would weigh it as much)")
     assert abs(float(accuracy) - expected_accuracy) < 1e-9, (
         f"accuracy {float(accuracy)}, expected {expected_accuracy} (a fraction of the 10 samples, in [0, 1])")
