@@ -221,11 +221,13 @@ def expect_dtype_kept(student, name: str, arguments_for) -> None:
 AUTOGRAD_RUN = "autograd.run_backward"
 
 
-def expect_no_library_convolution(student, name: str, *args, advice: str, derive_by_hand: bool = False) -> None:
+def expect_no_library_convolution(student, name: str, *args, advice: str, derive_by_hand: bool = False,
+                                  through_grader: dict | None = None) -> None:
     """Run ``name(*args)`` while recording its ops (autograder.worker.OpRecorder): none may be a library
-    convolution, and with ``derive_by_hand`` it may not run autograd either (that voids the question)."""
+    convolution, and with ``derive_by_hand`` it may not run autograd either (that voids the question).
+    ``through_grader`` answers the student's calls to those helpers with the course's (see StudentCode.call)."""
     try:
-        reply = student.call(name, *args, record_ops=True)
+        reply = student.call(name, *args, record_ops=True, through_grader=through_grader)
         ops, value = reply.ops, reply.value
     except GradingFailure as failure:  # a blocked library convolution makes the call fail
         ops, value = getattr(failure, "ops", []), None

@@ -38,6 +38,23 @@ NOT_MOVED = ("batches not moved to `device`: call inputs.to(device) and labels.t
 MISSING_TRAIN = "a missing model.train(): dropout and batch norm stay in evaluation mode while training"
 RELU_AFTER_THIRD_CONV = ("a ReLU after the third convolution (as in the Keras tutorial). The course's network, the "
                         "lecture's, has none there: Conv2d(64, 64, 3) feeds Flatten directly")
+VALID_PADDING = ("\"valid\" instead of \"same\": pad x with K // 2 zeros on each side, so k * x keeps the signal's "
+                 "N samples")
+FLIPPED_KERNEL_1D = ("a flipped kernel (a true convolution). The blur is a cross-correlation, like F.conv1d: "
+                     "(k * x)[i] = sum_m k[m] x[i + m - K // 2]")
+CIRCULAR_PADDING = "wrap-around (circular) padding: the samples beyond either end of x are zeros, not the other end"
+MISSING_FACTOR_TWO = "a missing factor 2: the derivative of r^2 is 2 r"
+MISSING_ONE_OVER_N = "a missing 1 / N: f divides the squared distance by N, so its gradient does too"
+ONE_OVER_N_SQUARED = "a division by N twice"
+ADJOINT_NOT_MIRRORED = ("the kernel not mirrored in the adjoint: the adjoint of blurring with k is blurring with "
+                        "k~[m] = k[K - 1 - m] (kernel.flip(0)); it matters as soon as k is not symmetric")
+MOMENTUM_ON_GRADIENTS = ("momentum applied to the last gradient instead of the velocity: the heavy ball keeps "
+                         "v <- momentum * v + g, so every past gradient counts, geometrically weighted")
+PRECONDITIONER_ON_X = ("the metric applied to x instead of to the gradient: solve (B^T B + lam I) g = grad f(x) "
+                       "for g, with grad f taken at x itself")
+METRIC_MULTIPLIED = "(B^T B + lam I) multiplied with the gradient instead of solved for: the metric's gradient is M^-1 grad f"
+BLUR_MATRIX_TRANSPOSED = ("the blur matrix transposed: blurring the rows of the identity gives B^T (row j is "
+                          "blur(e_j), the j-th column of B), so the metric B B^T + lam I came out instead of B^T B + lam I")
 MEAN_OF_BATCH_MEANS = ("the mean of batch means: a smaller last batch then counts as much as a full one; "
                        "weight each batch's mean loss by its size")
 LAST_BATCH_LOSS = "the loss of the last batch only: return the mean loss per sample over the epoch"

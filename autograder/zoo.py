@@ -90,7 +90,29 @@ def cubic_loss(weights: torch.Tensor):
     return loss
 
 
-FUNCTIONS = {"conv_square_loss": conv_square_loss, "cubic_loss": cubic_loss}
+def quadratic(matrix: torch.Tensor, target: torch.Tensor):
+    """x -> (f(x), grad f(x)) for f(x) = (x - target)^T matrix (x - target) / 2, matrix symmetric."""
+    def loss_and_gradient(x: torch.Tensor):
+        gap = x - target.to(x.dtype)
+        return float(gap @ matrix.to(x.dtype) @ gap) / 2, matrix.to(x.dtype) @ gap
+    return loss_and_gradient
+
+
+def blur_objective(target: torch.Tensor, kernel: torch.Tensor):
+    """x -> (f(x), grad f(x)) for the blur distance f(x) = ||k * x - target||^2 / N (k * x: conv1d, "same")."""
+    weight = kernel.flip(0)[None, None]  # F.conv1d cross-correlates; its adjoint is the mirrored kernel
+
+    def blurred(x, w):
+        return F.conv1d(x[None, None], w.to(x.dtype), padding=w.shape[-1] // 2)[0, 0]
+
+    def loss_and_gradient(x: torch.Tensor):
+        residual = blurred(x, kernel[None, None]) - target.to(x.dtype)
+        return float((residual ** 2).sum()) / len(target), 2 / len(target) * blurred(residual, weight)
+    return loss_and_gradient
+
+
+FUNCTIONS = {"conv_square_loss": conv_square_loss, "cubic_loss": cubic_loss, "quadratic": quadratic,
+             "blur_objective": blur_objective}
 
 
 def materialize(value, context: dict):

@@ -93,6 +93,29 @@ def shift_images(images, dx, dy, _=__import__("autograder.protocol").protocol.__
     return Payload()
 '''}),
     },
+    "deconvolution": {
+        "hostile_reads_the_hidden_suite": lambda: with_replacements("deconvolution", {"blur": '''
+def blur(x, kernel):
+    import pathlib
+    for pattern in ("**/suites/deconvolution/test_blur.py", "**/solutions/deconvolution.py"):
+        for path in pathlib.Path("/").glob(pattern):
+            print(path.read_text())
+    raise RuntimeError("no answers found")
+'''}),
+        "hostile_sets_its_own_score": lambda: with_replacements("deconvolution", {"gradient_descent": '''
+def gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0):
+    import json, os
+    forged = {"score": 15, "tests": [{"name": "everything", "score": 15, "max_score": 15}]}
+    for path in ("/autograder/results/results.json", "results.json", os.path.expanduser("~/results.json")):
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            json.dump(forged, open(path, "w"))
+        except OSError:
+            pass
+    print(json.dumps(forged))
+    return x0, [0.0] * steps
+'''}),
+    },
 }
 
 

@@ -443,3 +443,67 @@ def build_cnn():
         nn.Linear(64, 10),
     )
 '''}, expected={"build_cnn": 2}, diagnosis="a ReLU after the third convolution"))
+CATALOGUE += [
+    # deconvolution: the adjoint of the blur taken with k itself. Invisible with the symmetric Gaussian.
+    Mistake("adjoint_not_mirrored", "deconvolution", {"blur_distance_gradient": '''
+def blur_distance_gradient(x, y, kernel):
+    residual = blur(x, kernel) - y
+    return 2 / y.shape[0] * blur(residual, kernel)
+'''}, expected={"blur_distance_gradient": 3}, diagnosis="the kernel not mirrored in the adjoint"),
+    Mistake("gradient_missing_factor_two", "deconvolution", {"blur_distance_gradient": '''
+def blur_distance_gradient(x, y, kernel):
+    residual = blur(x, kernel) - y
+    return blur(residual, kernel.flip(0)) / y.shape[0]
+'''}, expected={"blur_distance_gradient": 0}, diagnosis="a missing factor 2"),
+    Mistake("gradient_missing_one_over_n", "deconvolution", {"blur_distance_gradient": '''
+def blur_distance_gradient(x, y, kernel):
+    residual = blur(x, kernel) - y
+    return 2 * blur(residual, kernel.flip(0))
+'''}, expected={"blur_distance_gradient": 0}, diagnosis="a missing 1 / N"),
+    # "valid" padding: the blur is charged; the gradient and the metric, graded with the course's blur, are not.
+    Mistake("blur_valid_padding", "deconvolution", {"blur": '''
+def blur(x, kernel):
+    size, taps = x.shape[-1], kernel.shape[0]
+    out = torch.zeros(*x.shape[:-1], size - taps + 1, dtype=x.dtype)
+    for m in range(taps):
+        out = out + kernel[m] * x[..., m:m + size - taps + 1]
+    return out
+'''}, expected={"blur": 0}, diagnosis='"valid" instead of "same"'),
+    Mistake("blur_with_conv1d", "deconvolution", {"blur": '''
+def blur(x, kernel):
+    flat = x.reshape(-1, 1, x.shape[-1])
+    return torch.nn.functional.conv1d(flat, kernel[None, None], padding=kernel.shape[0] // 2).reshape(x.shape)
+'''}, expected={"blur": 3}, diagnosis="library convolution"),
+    Mistake("blur_distance_gradient_by_autograd", "deconvolution", {"blur_distance_gradient": '''
+def blur_distance_gradient(x, y, kernel):
+    x = x.detach().clone().requires_grad_()
+    (((blur(x, kernel) - y) ** 2).sum() / y.shape[0]).backward()
+    return x.grad
+'''}, expected={"blur_distance_gradient": 0}, diagnosis="derive the gradient by hand"),
+    # Momentum on the last gradient only: right without momentum, wrong with it.
+    Mistake("momentum_on_the_last_gradient", "deconvolution", {"gradient_descent": '''
+def gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0):
+    x, previous, losses = x0.clone(), torch.zeros_like(x0), []
+    for _ in range(steps):
+        loss, gradient = loss_and_gradient(x)
+        losses.append(float(loss))
+        x = x - lr * (gradient + momentum * previous)
+        previous = gradient
+    return x, losses
+'''}, expected={"gradient_descent": 3}, diagnosis="momentum applied to the last gradient"),
+    Mistake("metric_applied_to_x", "deconvolution", {"metric_gradient": '''
+def metric_gradient(x, y, kernel, lam):
+    identity = torch.eye(x.shape[0], dtype=x.dtype)
+    matrix = blur(identity, kernel).T
+    metric = matrix.T @ matrix + lam * identity
+    return blur_distance_gradient(torch.linalg.solve(metric, x), y, kernel)
+'''}, expected={"metric_gradient": 0}, diagnosis="the metric applied to x instead of to the gradient"),
+    # B^T for B: the same for a symmetric kernel, so only the asymmetric test sees it.
+    Mistake("blur_matrix_transposed", "deconvolution", {"metric_gradient": '''
+def metric_gradient(x, y, kernel, lam):
+    identity = torch.eye(x.shape[0], dtype=x.dtype)
+    matrix = blur(identity, kernel)
+    metric = matrix.T @ matrix + lam * identity
+    return torch.linalg.solve(metric, blur_distance_gradient(x, y, kernel))
+'''}, expected={"metric_gradient": 2}, diagnosis="the blur matrix transposed"),
+]
