@@ -98,16 +98,20 @@ def quadratic(matrix: torch.Tensor, target: torch.Tensor):
     return loss_and_gradient
 
 
+def conv1d_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """k * x over the last axis of x, by F.conv1d with "same" zero padding (K odd)."""
+    flat = x.reshape(-1, 1, x.shape[-1])
+    return F.conv1d(flat, kernel.to(x.dtype)[None, None], padding=kernel.shape[0] // 2).reshape(x.shape)
+
+
 def blur_objective(target: torch.Tensor, kernel: torch.Tensor):
-    """x -> (f(x), grad f(x)) for the blur distance f(x) = ||k * x - target||^2 / N (k * x: conv1d, "same")."""
-    weight = kernel.flip(0)[None, None]  # F.conv1d cross-correlates; its adjoint is the mirrored kernel
+    """x -> (f(x), grad f(x)) for the blur distance f(x) = ||k * x - target||^2 / N, by F.conv1d.
 
-    def blurred(x, w):
-        return F.conv1d(x[None, None], w.to(x.dtype), padding=w.shape[-1] // 2)[0, 0]
-
+    The adjoint of a cross-correlation with k is the cross-correlation with the mirrored kernel.
+    """
     def loss_and_gradient(x: torch.Tensor):
-        residual = blurred(x, kernel[None, None]) - target.to(x.dtype)
-        return float((residual ** 2).sum()) / len(target), 2 / len(target) * blurred(residual, weight)
+        residual = conv1d_same(x, kernel) - target.to(x.dtype)
+        return float((residual ** 2).sum()) / len(target), 2 / len(target) * conv1d_same(residual, kernel.flip(0))
     return loss_and_gradient
 
 

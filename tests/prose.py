@@ -87,16 +87,18 @@ def output_text(notebook) -> str:
 
 
 def output_numbers(notebook) -> dict[str, list[float]]:
-    """Printed numbers by kind. A printed fraction 0.964 also counts as 96.4%, and a bare integer as a count."""
+    """Printed numbers by kind. A printed fraction 0.964 also counts as 96.4%; a count needs its unit printed
+    too ("20 epochs"), so a stray 20 elsewhere in the output does not vouch for "20 epochs"."""
     numbers: dict[str, list[float]] = {"%": [], "count": [], "decimal": []}
     for match in OUTPUT_NUMBER.finditer(output_text(notebook)):
         token, unit = match.group(1), match.group(2)
         value = float(token.replace(",", ""))
         if unit and "%" in unit:
             numbers["%"].append(value)
+        elif unit:
+            numbers["count"].append(value)
         else:
             numbers["decimal"].append(value)
-            numbers["count"].append(value)
             if 0 <= value <= 1:
                 numbers["%"].append(100 * value)
     return numbers

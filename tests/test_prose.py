@@ -41,6 +41,12 @@ def test_does_a_number_match_when_the_output_rounds_to_it():
         ["77%", "0.07", "20 epochs"]
 
 
+def test_does_a_count_need_its_unit_in_the_output():
+    assert [c.text for c in unsupported_claims(notebook("We train for 20 epochs.", "N = 20, loss 0.1"))] == \
+        ["20 epochs"]
+    assert unsupported_claims(notebook("We train for 20 epochs.", "trained for 20 epochs")) == []
+
+
 def test_does_about_allow_one_unit_of_the_last_digit_and_no_more():
     assert unsupported_claims(notebook("It keeps about 96% of them.", "95.3%")) == []
     assert [c.text for c in unsupported_claims(notebook("It keeps about 96% of them.", "94.9%"))] == ["about 96%"]

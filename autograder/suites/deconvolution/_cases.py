@@ -1,28 +1,15 @@
 """Signals and kernels for the deconvolution suite, and the course's functions that answer through the grader."""
 
 import torch
-import torch.nn.functional as F
 
 import solutions.deconvolution as deconvolution
 from autograder.cases import random_tensor
+from autograder.zoo import conv1d_same as torch_blur  # F.conv1d's blur: independent of solutions/
+from solutions.deconvolution import gaussian_kernel  # the notebook's Gaussian (a test checks the two agree)
 
 # Blur cases: (signal length, kernel length). Asymmetric random kernels tell a mirrored kernel from the right one;
 # a kernel longer than the signal and a 1-tap kernel test the padding.
 BLUR_SHAPES = [(11, 3), (9, 5), (4, 7), (10, 1)]
-
-
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """The notebook's Gaussian: 2 * ((6 sigma) // 2) + 1 taps, summing to 1 (symmetric, so mirroring is invisible)."""
-    size = int(2 * ((6 * sigma) // 2) + 1)
-    offsets = torch.arange(size, dtype=torch.float64) - size // 2
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return kernel / kernel.sum()
-
-
-def torch_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """k * x from F.conv1d ("same", zero padding), over the last axis: independent of solutions/."""
-    flat = x.reshape(-1, 1, x.shape[-1])
-    return F.conv1d(flat, kernel.to(x.dtype)[None, None], padding=kernel.shape[0] // 2).reshape(x.shape)
 
 
 def autograd_gradient(x, y, kernel):

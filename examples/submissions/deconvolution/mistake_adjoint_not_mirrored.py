@@ -44,6 +44,14 @@ def blur(x: Tensor, kernel: Tensor) -> Tensor:
     return out
 
 
+def gaussian_kernel(sigma: float) -> Tensor:
+    """A Gaussian window of 2 * ((6 sigma) // 2) + 1 taps (as scipy's get_window in the workshop), summing to 1."""
+    size = int(2 * ((6 * sigma) // 2) + 1)
+    offsets = torch.arange(size, dtype=torch.float64) - size // 2
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
 def blur_distance(x: Tensor, y: Tensor, kernel: Tensor) -> Tensor:
     """Return f(x) = ||k * x - y||^2 / N as a 0-d tensor."""
     return ((blur(x, kernel) - y) ** 2).sum() / y.shape[0]
