@@ -14,20 +14,19 @@ import torch
 from autograder import zoo
 
 
-def model_report(model: zoo.RecordingModel) -> dict:
-    return {"state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-            "training": model.training, "observations": model.observations}
+def run_locally(function, *args, seed: int = 0, keywords: dict | None = None, **kwargs) -> tuple[object, list[dict]]:
+    """Return (value, model reports) of ``function`` called on materialized arguments.
 
-
-def run_locally(function, *args, seed: int = 0, **kwargs) -> tuple[object, list[dict]]:
-    """Return (value, model reports) of ``function`` called on materialized arguments."""
+    ``keywords``: keyword arguments named like this function's own (``seed``), as in ``StudentCode.call``.
+    """
+    kwargs = {**kwargs, **(keywords or {})}
     context = {"models": []}
     args = zoo.materialize(list(args), context)
     kwargs = zoo.materialize(dict(kwargs), context)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed), random.seed(seed)
         value = function(*args, **kwargs)
-    return value, [model_report(model) for model in context["models"]]
+    return value, [model.report() for model in context["models"]]
 
 
 def model_recipe(name: str, state_dict: dict | None = None, *, train: bool, device: str = "cpu",

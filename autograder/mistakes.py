@@ -114,3 +114,24 @@ def forward_difference(f, x: Tensor, eps: float = 1e-5) -> Tensor:
 
 def rolled(images: Tensor, dx: int, dy: int) -> Tensor:
     return torch.roll(images, shifts=(dy, dx), dims=(-2, -1))
+
+# what_networks_see
+CONFUSION_TRANSPOSED = ("rows and columns swapped: entry [t, p] counts the samples of true class t predicted as p, "
+                        "so each row is one true class")
+CANVAS_CUT_OFF = ("the item cut off at the border: the top row may only go up to H - h (and the left column to "
+                  "W - w), so the whole item fits")
+CANVAS_WRAPPED = ("the item wrapped around the border (torch.roll): the canvas is zero outside the item, nothing "
+                  "reappears on the other side")
+CANVAS_LAST_PLACE_MISSED = ("the last row or column never used: torch.randint(low, high) excludes high, so the top "
+                            "row is torch.randint(0, H - h + 1, ...)")
+CANVAS_ONE_PLACE_PER_BATCH = "one place for the whole batch: draw a position for each image"
+SEED_IGNORED = ("the random source ignored: draw from the generator (or the seed) you are given, not from torch's "
+                "global random state, so the same seed gives the same result")
+WEIGHTS_UPDATED = ("the model's weights changed: the optimizer must move the image only "
+                   "(torch.optim.Adam([image], ...)), the network stays as it was trained")
+PROBABILITY_NOT_LOG = ("the probability maximised instead of its logarithm: the objective is "
+                       "log_softmax(model(x))[0, target], whose gradient does not vanish as the probability nears 1")
+OBJECTIVE_AFTER_STEP = ("the objective recorded after each step: record the objective of the image each step "
+                        "starts from, so the first value is that of the starting image")
+HOOK_LEFT = ("a forward hook left registered on the layer: keep the handle register_forward_hook returns and call "
+             "handle.remove() (in a finally: block, so an error cannot leave it behind)")

@@ -23,7 +23,8 @@ from autograder.suites import ASSIGNMENTS
 ROOT = Path(__file__).resolve().parents[1]
 # Files copied from the package into an assignment's source folder, then released beside the notebook.
 HELPERS = {"course_data.py": ROOT / "autograder" / "data.py"}
-ASSIGNMENT_HELPERS = {"training": ["course_data.py"], "shifted_mnist": ["course_data.py"]}
+ASSIGNMENT_HELPERS = {"training": ["course_data.py"], "shifted_mnist": ["course_data.py"],
+                      "what_networks_see": ["course_data.py"]}
 STUB_LINE = re.compile(r"^(?P<indent>\s*)raise NotImplementedError\(\)\s*$")
 DEF_LINE = re.compile(r"^(?P<indent>\s*)def (?P<name>\w+)\((?P<arguments>.*)")
 

@@ -356,7 +356,8 @@ def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Po
 def describe_arguments(args: tuple, kwargs: dict) -> str:
     """The test's inputs, for a message: "a torch.float64 tensor of shape (6, 8), 0.5" (a model or loader by kind)."""
     recipes = {"__model__": "model", "__loader__": "DataLoader", "__optimizer__": "optimizer", "__loss__": "loss",
-               "__function__": "function", "__device__": "device"}
+               "__function__": "function", "__device__": "device", "__layer__": "layer of the model",
+               "__generator__": "torch.Generator"}
 
     def one(value) -> str:
         if isinstance(value, dict) and set(value) & set(recipes):  # a recipe the worker turns into an object
@@ -540,7 +541,8 @@ class StudentCode:
                                + f"\n\nYour traceback:\n{trace}")
 
     def call(self, name: str, *args, seed: int = 0, record_ops: bool = False, timeout: float | None = None,
-             module_probe=None, through_grader: dict | None = None, **kwargs) -> Reply:
+             module_probe=None, through_grader: dict | None = None, keywords: dict | None = None,
+             **kwargs) -> Reply:
         """Call the student's ``name(*args, **kwargs)`` in the worker; return a Reply or raise StudentFailure.
 
         ``module_probe``: when the function returns an nn.Module, the worker answers with its parameters
@@ -548,7 +550,9 @@ class StudentCode:
         ``through_grader``: {helper name: function}; while the call runs, the student's ``helper`` is replaced
         by a stand-in whose every call is answered by ``function`` in this process (the course's helper), so
         a function is graded on its own when the student's helper is broken. Only answers cross over.
+        ``keywords``: keyword arguments whose names this method uses itself (``seed``), for the student's function.
         """
+        kwargs = {**kwargs, **(keywords or {})}
         self.ensure_started()
         if name not in self.defined:
             raise self._missing(name)

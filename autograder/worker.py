@@ -128,9 +128,7 @@ class Worker:
             value = probe_module(value, request["module_probe"])
         reply = {"ok": True, "value": to_wire(value),
                  "args_after": [to_wire(arg) if isinstance(arg, torch.Tensor) else None for arg in args],
-                 "models": [{"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                             "training": model.training, "observations": model.observations}
-                            for model in context["models"]]}
+                 "models": [model.report() for model in context["models"]]}
         if recorder:
             reply["ops"] = sorted(recorder.ops)
         return reply

@@ -39,6 +39,13 @@ class RecordingModel(nn.Module):
         self.network = network
         self.observations: list[dict] = []
 
+    def report(self) -> dict:
+        """What the grader reads after a call: weights, mode, the forward passes, and hooks left registered."""
+        hooks = sum(len(module._forward_hooks) + len(module._forward_pre_hooks) + len(module._backward_hooks)
+                    for module in self.modules())
+        return {"state_dict": {key: value.detach().cpu() for key, value in self.state_dict().items()},
+                "training": self.training, "observations": self.observations, "hooks": hooks}
+
     def forward(self, inputs):
         self.observations.append(dict(training=self.training, grad_enabled=torch.is_grad_enabled(),
                                       device=str(inputs.device), batch_size=int(inputs.shape[0]),
@@ -125,6 +132,8 @@ def materialize(value, context: dict):
     ``{"__model__": name, "state_dict": ..., "train": bool, "device": str}`` -> a RecordingModel
     ``{"__loader__": {"images", "labels", "batch_size", "shuffle", "seed"}}`` -> a DataLoader
     ``{"__optimizer__": {"name": "sgd", "lr": ...}}`` -> an optimizer over the last model built
+    ``{"__layer__": "network.1"}`` -> that submodule of the last model built
+    ``{"__generator__": seed}`` -> a ``torch.Generator`` seeded with ``seed``
     ``{"__loss__": "cross_entropy"}``, ``{"__function__": name, "args": [...]}``, ``{"__device__": "cpu"}``
     Models built are appended to ``context["models"]``. The grader and the worker both call this,
     so the reference and the student see identical objects.
@@ -147,6 +156,10 @@ def materialize(value, context: dict):
                                                generator=generator)
         if "__optimizer__" in value:
             return optimizer(value["__optimizer__"], context["models"][-1].parameters())
+        if "__layer__" in value:
+            return context["models"][-1].get_submodule(value["__layer__"])
+        if "__generator__" in value:
+            return torch.Generator().manual_seed(int(value["__generator__"]))
         if "__loss__" in value:
             return loss_function(value["__loss__"])
         if "__function__" in value:

@@ -116,6 +116,31 @@ def gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0):
     return x0, [0.0] * steps
 '''}),
     },
+    "what_networks_see": {
+        "hostile_reads_the_hidden_suite": lambda: with_replacements("what_networks_see", {"generate_image": '''
+def generate_image(model, target, *, image_shape, mode="class", steps=100, lr=0.1, start="zeros", seed=0,
+                   layer=None, optimizer="adam"):
+    import glob, sys
+    for pattern in ("/**/what_networks_see/test_generate_image.py", "/**/solutions/what_networks_see.py"):
+        for path in glob.glob(pattern, recursive=True):
+            print(open(path).read())
+    print([name for name in sys.modules if "suites" in name or "solutions" in name])
+    return torch.zeros(image_shape), [0.0] * steps
+'''}),
+        "hostile_sets_its_own_score": lambda: with_replacements("what_networks_see", {"confusion_matrix": '''
+def confusion_matrix(model, loader, num_classes, device):
+    import json, os
+    forged = {"score": 17, "tests": [{"name": "everything", "score": 17, "max_score": 17}]}
+    for path in ("/autograder/results/results.json", "results.json", os.path.expanduser("~/results.json")):
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            json.dump(forged, open(path, "w"))
+        except OSError:
+            pass
+    print(json.dumps(forged))
+    return torch.eye(num_classes, dtype=torch.int64) * 100
+'''}),
+    },
 }
 
 

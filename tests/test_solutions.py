@@ -145,3 +145,19 @@ def test_does_the_centred_3x3_convolution_slip_through_on_3x3_alone():
     """Why the suites must not test 3x3 kernels only: there the course's code looks right."""
     img, kernel = conv_case((3, 3))
     expect_tensor(convolution_centred_3x3(img, kernel), torch_conv(img, kernel), what="apply_convolution")
+
+
+def test_does_the_stripe_measure_tell_stripes_patches_and_noise_apart():
+    """The notebook's verdict on the perceptron's units rests on peak_frequency_share: a cosine of an integer
+    frequency keeps all its energy near one frequency pair, a patch of stripes that fades out keeps most of it,
+    and white noise about 18 / 3,136 of it."""
+    from solutions.what_networks_see import peak_frequency_share
+
+    rows, cols = torch.meshgrid(torch.arange(56.0), torch.arange(56.0), indexing="ij")
+    stripes = torch.cos(2 * torch.pi * (5 * cols + 3 * rows) / 56)
+    patch = torch.cos(0.9 * cols + 0.4 * rows) * torch.exp(-((rows - 28) ** 2 + (cols - 20) ** 2) / 150)
+    noise = torch.randn(20, 56, 56, generator=torch.Generator().manual_seed(0))
+    shares = peak_frequency_share(torch.stack([stripes, patch]))
+    assert shares[0] == pytest.approx(1.0, abs=1e-9)
+    assert shares[1] > 0.5
+    assert peak_frequency_share(noise).max() < 0.03

@@ -16,6 +16,7 @@ ASSIGNMENTS: dict[str, dict[str, int]] = {
     "training": {"build_cnn": 3, "train_epoch": 4, "evaluate": 3},
     "shifted_mnist": {"shift_images": 4, "evaluate_shifted": 2},
     "deconvolution": {"blur": 4, "blur_distance_gradient": 4, "gradient_descent": 4, "metric_gradient": 3},
+    "what_networks_see": {"place_on_canvas": 4, "confusion_matrix": 4, "misclassified": 4, "generate_image": 5},
 }
 
 # Top-level constants that a suite reads directly (student.get), beside the graded functions.

@@ -507,3 +507,138 @@ def metric_gradient(x, y, kernel, lam):
     return torch.linalg.solve(metric, blur_distance_gradient(x, y, kernel))
 '''}, expected={"metric_gradient": 2}, diagnosis="the blur matrix transposed"),
 ]
+CATALOGUE += [
+    # what_networks_see: counting [p, t] instead of [t, p]. The integer-matrix test needs the values, so it goes too.
+    Mistake("confusion_rows_and_columns_swapped", "what_networks_see", {"confusion_matrix": '''
+@torch.no_grad()
+def confusion_matrix(model, loader, num_classes, device):
+    model.eval()
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for images, labels in loader:
+        predictions = model(images.to(device)).argmax(dim=1).cpu()
+        for truth, guess in zip(labels.tolist(), predictions.tolist()):
+            matrix[guess, truth] += 1
+    return matrix
+'''}, expected={"confusion_matrix": 1}, diagnosis="rows and columns swapped"),
+    Mistake("confusion_in_train_mode", "what_networks_see", {"confusion_matrix": '''
+@torch.no_grad()
+def confusion_matrix(model, loader, num_classes, device):
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for images, labels in loader:
+        predictions = model(images.to(device)).argmax(dim=1).cpu()
+        for truth, guess in zip(labels.tolist(), predictions.tolist()):
+            matrix[truth, guess] += 1
+    return matrix
+'''}, expected={"confusion_matrix": 3}, diagnosis="Call model.eval() first"),
+    # The top row drawn over the whole canvas and the item clipped where it overhangs.
+    Mistake("canvas_cuts_the_item_off", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    canvas = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    for index in range(len(images)):
+        top = int(torch.randint(0, canvas_h, (1,), generator=generator))
+        left = int(torch.randint(0, canvas_w, (1,), generator=generator))
+        piece = images[index][..., :canvas_h - top, :canvas_w - left]
+        canvas[index, ..., top:top + piece.shape[-2], left:left + piece.shape[-1]] = piece
+    return canvas
+'''}, expected={"place_on_canvas": 1}, diagnosis="the item cut off at the border"),
+    Mistake("canvas_wraps_around", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    padded = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    padded[..., :height, :width] = images
+    shifts = torch.randint(0, canvas_h, (len(images), 2), generator=generator)
+    return torch.stack([torch.roll(padded[i], (int(dy), int(dx) % canvas_w), dims=(-2, -1))
+                        for i, (dy, dx) in enumerate(shifts)])
+'''}, expected={"place_on_canvas": 1}, diagnosis="wrapped around the border"),
+    Mistake("canvas_misses_the_last_place", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    tops = torch.randint(0, canvas_h - height, (len(images),), generator=generator)
+    lefts = torch.randint(0, canvas_w - width, (len(images),), generator=generator)
+    canvas = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    for index, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist())):
+        canvas[index, ..., top:top + height, left:left + width] = images[index]
+    return canvas
+'''}, expected={"place_on_canvas": 3}, diagnosis="the last row or column never used"),
+    Mistake("canvas_ignores_the_generator", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    tops = torch.randint(0, canvas_h - height + 1, (len(images),))
+    lefts = torch.randint(0, canvas_w - width + 1, (len(images),))
+    canvas = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    for index, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist())):
+        canvas[index, ..., top:top + height, left:left + width] = images[index]
+    return canvas
+'''}, expected={"place_on_canvas": 3}, diagnosis="the random source ignored"),
+    Mistake("misclassified_top_probability_only", "what_networks_see", {"misclassified": '''
+@torch.no_grad()
+def misclassified(model, loader, true_class, predicted_class, device, limit=16):
+    model.eval()
+    found_images, found_probabilities = [], []
+    for images, labels in loader:
+        probabilities = F.softmax(model(images.to(device)), dim=1).cpu()
+        chosen = (labels.cpu() == true_class) & (probabilities.argmax(dim=1) == predicted_class)
+        found_images.append(images.cpu()[chosen])
+        found_probabilities.append(probabilities[chosen].max(dim=1).values)
+    return torch.cat(found_images)[:limit], torch.cat(found_probabilities)[:limit]
+'''}, expected={"misclassified": 1}, diagnosis="the probability of the predicted class only"),
+]
+# generate_image's mistakes, each as the reference with one change (the reference is the module's source).
+ASCENT = '''
+def generate_image(model, target, *, image_shape, mode="class", steps=100, lr=0.1, start="zeros", seed=0,
+                   layer=None, optimizer="adam"):
+    device = next(model.parameters()).device
+    image = (torch.zeros(1, *image_shape) if start == "zeros"
+             else 0.1 * torch.randn(1, *image_shape, generator=torch.Generator().manual_seed(seed)))
+    image = image.to(device).requires_grad_()
+    step = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]([image], lr=lr)
+    captured = {}
+    handle = (layer.register_forward_hook(lambda module, inputs, output: captured.update(output=output))
+              if mode == "neuron" else None)
+    was_training = model.training
+    model.eval()
+    objectives = []
+    for _ in range(steps):
+        step.zero_grad()
+        output = model(image)
+        objective = (F.log_softmax(output, dim=1)[0, target] if mode == "class" else captured["output"][0][target])
+        objectives.append(objective.item())
+        (-objective).backward()
+        step.step()
+    handle.remove() if handle is not None else None
+    model.train(was_training)
+    return image.detach()[0].cpu(), objectives
+'''
+
+
+def ascent_with(*changes: tuple[str, str]) -> dict[str, str]:
+    source = ASCENT
+    for old, new in changes:
+        assert old in source, old
+        source = source.replace(old, new)
+    return {"generate_image": source}
+
+
+CATALOGUE += [
+    Mistake("ascent_on_the_weights", "what_networks_see", ascent_with(
+        ("[optimizer]([image], lr=lr)", "[optimizer](model.parameters(), lr=lr)")),
+        expected={"generate_image": 1}, diagnosis="the model's weights changed"),
+    Mistake("ascent_leaves_its_hook", "what_networks_see", ascent_with(
+        ("    handle.remove() if handle is not None else None\n", "")),
+        expected={"generate_image": 4}, diagnosis="a forward hook left registered"),
+    Mistake("ascent_on_the_probability", "what_networks_see", ascent_with(
+        ("F.log_softmax(output, dim=1)[0, target]", "F.softmax(output, dim=1)[0, target]")),
+        expected={"generate_image": 3}, diagnosis="the probability maximised instead of its logarithm"),
+    Mistake("ascent_ignores_the_seed", "what_networks_see", ascent_with(
+        ("torch.randn(1, *image_shape, generator=torch.Generator().manual_seed(seed))",
+         "torch.randn(1, *image_shape)")),
+        expected={"generate_image": 4}, diagnosis="the random source ignored"),
+    Mistake("ascent_leaves_the_model_in_eval_mode", "what_networks_see", ascent_with(
+        ("    model.train(was_training)\n", "")),
+        expected={"generate_image": 4}, diagnosis="left in eval mode"),
+]
