@@ -111,3 +111,22 @@ def test_does_it_leave_the_model_as_it_found_it(student):
     if report["hooks"]:
         raise GradingFailure(f"{what}: {report['hooks']} hook(s) still registered after the call.\n"
                              f"{KNOWN_MISTAKE}{mistakes.HOOK_LEFT}")
+
+
+@pytest.mark.gpu
+def test_does_it_ascend_on_cuda_and_return_the_image_on_the_cpu(student, cuda):
+    """On CUDA: class mode on a model on the GPU gives the CPU run's objectives (to float tolerance) and a CPU
+    image, and leaves the weights alone?"""
+    model = model_recipe("tiny_cnn", train=False, seed=922)
+    keywords = dict(CLASS_CASE, image_shape=IMAGE_SHAPE)
+    reply = student.call(NAME, dict(model, device=cuda), 3, keywords=keywords)
+    expected, _ = run_locally(reference, model, 3, keywords=keywords)
+    what = f"{NAME}(tiny_cnn on cuda, 3, mode='class', steps=8, lr=0.1, start='zeros', optimizer='adam')"
+    after = reply.models[0]["state_dict"]
+    if any(not torch.equal(after[key], value) for key, value in model["state_dict"].items()):
+        raise GradingFailure(f"{what}: {KNOWN_MISTAKE}{mistakes.WEIGHTS_UPDATED}")
+    image, objectives = unpack(reply.value, what)
+    if image.device.type != "cpu":
+        raise GradingFailure(f"{what}: the image came back on {image.device}; return it on the CPU (.cpu()).")
+    expect_tensor(objectives, torch.tensor(expected[1]), what=f"{what}: the objective at each step",
+                  check_dtype=False, rtol=1e-3, atol=1e-4)
