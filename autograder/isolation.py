@@ -38,6 +38,7 @@ MODES = ("bwrap", "landlock", "uid")
 
 # The worker's environment is built from nothing: these names pass through from the grader's
 # (the locale, the search path, CUDA's device selection), the rest is set by the sandbox.
+WORKER_USER = "student"
 ENVIRONMENT_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
                        "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 ENVIRONMENT_ALLOWED_PREFIXES = ("LC_",)
@@ -52,6 +53,9 @@ def worker_environment(*, home: str, python_path: str, threads: int) -> dict[str
     env = {key: value for key, value in os.environ.items()
            if key in ENVIRONMENT_ALLOWED or key.startswith(ENVIRONMENT_ALLOWED_PREFIXES)}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    # A sandbox uid has no passwd entry, so getpass.getuser() needs these: torch 2.11's torch._dynamo, which every
+    # torch.optim optimizer imports, calls it, and failing there left torch.optim broken for the whole worker.
+    env.update(USER=WORKER_USER, LOGNAME=WORKER_USER)
     env.update(HOME=home, TMPDIR=home, PYTHONPATH=python_path, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
                PYTHONNOUSERSITE="1", MPLBACKEND="Agg", OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
@@ -194,10 +198,15 @@ def _add_rule(libc, ruleset_fd: int, path: Path, rights: int, fs_rights: int) ->
 
 
 def landlock_restrict_self(ruleset_fd: int) -> None:
-    """In the child, before exec: read access to its own /proc/<pid>, no new privileges, then the ruleset for
-    this process and its children."""
+    """In the child, before exec: access to its own /proc/<pid>, no new privileges, then the ruleset for this
+    process and its children.
+
+    Its own /proc/<pid> is writable too: CUDA's driver writes there as it starts (its threads' names, in
+    task/<tid>/comm), and cudaGetDeviceCount() failed with error 304 without it, on an H100 under Landlock.
+    Those files change only the worker itself."""
     libc = _libc()
-    _add_rule(libc, ruleset_fd, Path(f"/proc/{os.getpid()}"), _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR,
+    _add_rule(libc, ruleset_fd, Path(f"/proc/{os.getpid()}"),
+              _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR | _FS_WRITE_FILE | _FS_TRUNCATE,
               _FS_RIGHTS_BY_ABI.get(landlock_abi(), (1 << 16) - 1))
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
@@ -207,8 +216,10 @@ def landlock_restrict_self(ruleset_fd: int) -> None:
 
 # Not all of /proc: another process's files there (the grader's environ, its cwd) must stay out of reach.
 # The worker's own /proc/<pid> is added in the child (``landlock_restrict_self``), where the pid is known.
+# CUDA's driver library reads /proc/devices (the major numbers of nvidia-uvm and nvidia-caps) and
+# /proc/driver/nvidia/ as it starts. Neither holds anything of the grader's.
 SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev",
-                   "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys")
+                   "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/devices", "/proc/driver")
 DEVICES_WRITABLE = ("/dev/null", "/dev/zero", "/dev/full")
 
 

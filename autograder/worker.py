@@ -63,8 +63,9 @@ def error_reply(error: BaseException, name: str) -> dict:
 
 
 class Worker:
-    def __init__(self, in_fd: int, out_fd: int):
+    def __init__(self, in_fd: int, out_fd: int, warm_up=None):
         self.in_fd, self.out_fd = in_fd, out_fd
+        self.warm_up = warm_up  # the thread paying torch's lazy imports; joined before the first request
         self.namespace: dict = {"__name__": "submission", "__builtins__": __builtins__}
         self.capture = OutputCapture()
 
@@ -166,6 +167,11 @@ class Worker:
                 request = protocol.receive(self.in_fd)
             except EOFError:
                 return
+            if self.warm_up is not None:
+                # Student code never runs beside the warm-up's imports: torch registers classes as its modules
+                # import, and a module imported half in each thread can fail and stay broken for the whole worker.
+                self.warm_up.join()
+                self.warm_up = None
             try:
                 reply = handlers[request["op"]](request)
             except BaseException as error:  # the grader must always get an answer
@@ -347,8 +353,9 @@ def main(argv: list[str]) -> None:
     # The first TorchDispatchMode costs ~1 s of lazy imports (sympy and friends). Pay it in the
     # background while the worker mostly waits on the grader; the mode stack is thread-local.
     import threading
-    threading.Thread(target=_warm_up_op_recorder, daemon=True).start()
-    worker = Worker(in_fd, out_fd)
+    warm_up = threading.Thread(target=_warm_up_op_recorder, daemon=True)
+    warm_up.start()
+    worker = Worker(in_fd, out_fd, warm_up)
     protocol.send(out_fd, {"ready": True})
     worker.serve()
 

@@ -274,3 +274,43 @@ def test_is_grading_refused_when_no_isolation_can_work(tmp_path, monkeypatch):
     finally:
         sandbox._resolve.cache_clear()
     assert not marker.exists()
+
+
+STARTUP_PROBE = '''
+def startup():
+    import getpass
+    import torch
+    parameter = torch.zeros(2, requires_grad=True)
+    optimizer = torch.optim.Adam([parameter], lr=0.1)  # imports torch._dynamo, which asks getpass.getuser()
+    parameter.grad = torch.ones(2)
+    optimizer.step()
+    import threading
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:  # how CUDA names its threads
+        comm.write("renamed")
+    return {"user": getpass.getuser(), "devices": "Character devices" in open("/proc/devices").read(),
+            "step": parameter.tolist(), "name": open(f"/proc/self/task/{threading.get_native_id()}/comm").read()}
+'''
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "landlock"])
+def test_does_student_code_get_what_torch_and_cuda_read_as_they_start_in_each_isolation_mode(tmp_path, mode):
+    """A sandbox uid has no passwd entry (getpass.getuser() needs USER), and CUDA reads /proc/devices and names its
+    threads in its own /proc/<pid> as it starts: all were missing under Landlock on an H100, where every optimizer
+    (torch 2.11) and every CUDA test then failed."""
+    from autograder import isolation
+    from autograder.load import load_submission
+    from autograder.sandbox import Isolation, StudentCode, default_isolation
+
+    if mode == "bwrap" and shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap (bwrap)")
+    if mode == "landlock" and isolation.landlock_abi() < 1:
+        pytest.skip("needs a kernel with Landlock")
+    path = tmp_path / "startup.py"
+    path.write_text(STARTUP_PROBE)
+    tmp_path.chmod(0o755)
+    path.chmod(0o644)
+    with StudentCode(load_submission(path), Limits(), Isolation(uid=default_isolation().uid, modes=(mode,))) as student:
+        assert student.isolation.resolve().mode == mode
+        value = student("startup")
+    assert value["user"] == isolation.WORKER_USER and value["devices"] and value["name"] == "renamed\n", value
+    assert value["step"] == pytest.approx([-0.1, -0.1], rel=1e-5), value

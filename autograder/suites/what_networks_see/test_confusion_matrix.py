@@ -56,6 +56,7 @@ def test_does_it_run_in_eval_mode_without_gradients(student):
     expect_eval_without_gradients(NAME, reply.models[0]["observations"])
 
 
+@pytest.mark.points(0)
 @pytest.mark.gpu
 def test_does_it_count_on_cuda_and_return_the_matrix_on_the_cpu(student, cuda):
     """On CUDA: are the batches moved to the model's device, and is the matrix the CPU one, on the CPU?"""

@@ -113,6 +113,7 @@ def test_does_it_leave_the_model_as_it_found_it(student):
                              f"{KNOWN_MISTAKE}{mistakes.HOOK_LEFT}")
 
 
+@pytest.mark.points(0)
 @pytest.mark.gpu
 def test_does_it_ascend_on_cuda_and_return_the_image_on_the_cpu(student, cuda):
     """On CUDA: class mode on a model on the GPU gives the CPU run's objectives (to float tolerance) and a CPU
