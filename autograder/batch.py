@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.report import write_class_report, write_feedback
-from autograder.results import SubmissionResult, write_json_atomic
+from autograder.results import SubmissionResult, TestCaseResult, write_json_atomic
 from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation, die_with_parent
 from autograder.suites import ASSIGNMENTS
 
@@ -198,17 +198,24 @@ def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: 
     digest = fingerprint(submission_path)
     result: SubmissionResult = grade_submission(submission_path, assignment, limits=limits,
                                                 isolation=_slot_isolation, student_id=student)
-    folder = Path(out) / student
-    write_json_atomic(folder / GRADESCOPE_FILE, result.to_gradescope())
-    saved = result.to_dict() | {"sha256": digest}
+    return save_result(Path(out) / student, result.to_dict() | {"sha256": digest}, result.to_gradescope())
+
+
+def save_result(folder: Path, saved: dict, gradescope: dict) -> dict:
+    """One student's files in OUT, whoever graded them (a pool process here, or a Dask worker elsewhere)."""
+    write_json_atomic(folder / GRADESCOPE_FILE, gradescope)
     write_feedback(folder, saved)
     write_json_atomic(folder / RESULT_FILE, saved)  # last: its presence means this student is done
     return saved
 
 
 def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, workers: int | None = None,
-                limits: Limits | None = None, force: bool = False, progress=None) -> ClassSummary:
-    """Grade every submission under ``submissions`` into ``out``. ``progress(done, total, row)`` is optional."""
+                limits: Limits | None = None, force: bool = False, progress=None, scheduler=None) -> ClassSummary:
+    """Grade every submission under ``submissions`` into ``out``. ``progress(done, total, row)`` is optional.
+
+    ``scheduler``: a Dask scheduler's address or a ``distributed.Client``: the submissions are graded on its
+    workers (autograder.scaleout) instead of in a local pool, and ``workers`` is ignored.
+    """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     everyone = discover(submissions, assignment)
@@ -219,6 +226,8 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     summary.skipped = len(everyone) - len(pending)
     workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
     limits = limits or Limits()
+    if scheduler is not None:
+        return _grade_class_on_dask(everyone, pending, assignment, out, limits, scheduler, summary, progress)
     hidden = (str(out), str(Path(submissions).resolve() if Path(submissions).is_dir()
                              else Path(submissions).resolve().parent))
     # Decided once, here: a refusal comes before any student is graded, and the warning is printed once.
@@ -237,6 +246,35 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
     write_gradebook(out, assignment, summary.rows)
     write_class_report(out, assignment, summary.results)
+    return summary
+
+
+def _grade_class_on_dask(everyone, pending, assignment, out, limits, scheduler, summary, progress) -> ClassSummary:
+    """grade_class's Dask branch: the same OUT, gradebook, report and progress as the local pool."""
+    from autograder import scaleout
+
+    def on_result(submission, payload, crash):
+        if payload is None:
+            saved = _crashed(submission, assignment, out, crash)
+        else:
+            saved = save_result(out / submission.student, payload["saved"], payload["gradescope"])
+        summary.graded_now += 1
+        if progress:
+            progress(summary.skipped + summary.graded_now, len(everyone), gradebook_row(saved, assignment))
+
+    try:
+        with stop_on_termination():
+            if pending:
+                scaleout.grade_on_dask(pending, assignment=assignment, limits=limits, scheduler=scheduler,
+                                       on_result=on_result)
+    except KeyboardInterrupt as stop:
+        summary.interrupted = True
+        summary.stop_signal = getattr(stop, "signal_number", signal.SIGINT)
+    finally:  # what was received is saved: the gradebook and report cover it even when the scheduler was lost
+        summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
+        summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
+        write_gradebook(out, assignment, summary.rows)
+        write_class_report(out, assignment, summary.results)
     return summary
 
 
@@ -286,8 +324,19 @@ def _internal_error(submission: Submission, assignment: str, out: Path, detail: 
                               status="internal-error",
                               message="internal grading error: the staff have been told; your score may change.")
     print(f"internal grading error for {submission.student}: {detail}", flush=True)
-    saved = result.to_dict() | {"sha256": fingerprint(submission.path)}
-    write_json_atomic(out / submission.student / GRADESCOPE_FILE, result.to_gradescope())
-    write_feedback(out / submission.student, saved)
-    write_json_atomic(out / submission.student / RESULT_FILE, saved)
-    return saved
+    return save_result(out / submission.student, result.to_dict() | {"sha256": fingerprint(submission.path)},
+                       result.to_gradescope())
+
+
+def _crashed(submission: Submission, assignment: str, out: Path, detail: str) -> dict:
+    """A submission whose grading process died twice (on two Dask workers): zero, with the reason."""
+    message = (f"Grading stopped: {detail}. Code that exhausts memory or kills its own process costs the tests "
+               "it reaches; here that was all of them.")
+    result = SubmissionResult(
+        assignment=assignment, submission=str(submission.path), student=submission.student, status="crashed",
+        message=message, tests=[TestCaseResult(name=f"{question} (not graded: the grading process died)",
+                                               question=question, test_id=f"{question}_crashed", score=0.0,
+                                               max_score=float(points), status="failed", message=message)
+                                for question, points in ASSIGNMENTS[assignment].items()])
+    return save_result(out / submission.student, result.to_dict() | {"sha256": fingerprint(submission.path)},
+                       result.to_gradescope())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -52,7 +53,8 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
 
 
 def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
-                     call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False) -> int:
+                     call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False,
+                     scheduler: str | None = None) -> int:
     """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -60,6 +62,7 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
 
     from autograder.batch import SubmissionLayoutError, discover, grade_class
     from autograder.sandbox import Limits
+    from autograder.scaleout import SchedulerLost, WorkerCannotSandbox
 
     from autograder.gradebook import GradebookError, autograde_course, check_course, is_course
 
@@ -88,9 +91,20 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
             bar.update(task, completed=done, description=f"{assignment}: {row['student']} "
                                                          f"{row['total']:g}/{row['max_score']:g}")
 
-        summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
-                              limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance)
-        bar.update(task, completed=summary.skipped + summary.graded_now)
+        stopped = None
+        try:
+            summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
+                                  limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance,
+                                  scheduler=scheduler)
+        except (SchedulerLost, WorkerCannotSandbox) as error:
+            stopped = error
+        else:
+            bar.update(task, completed=summary.skipped + summary.graded_now)
+    if stopped is not None:
+        console.print(f"autograder: {stopped.args[0]}\nEvery result received is saved in {out} (gradebook.csv and "
+                      f"report.html cover them); run the same command again, with a working scheduler and workers, "
+                      f"to grade the rest.", markup=False)
+        return 3
     print_class_summary(console, summary, out)
     if nbgrader:
         try:
@@ -222,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(required for a folder)")
     grade.add_argument("--workers", type=int, default=None, help="students graded in parallel (default: cores)")
     grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
+    grade.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("AUTOGRADER_SCHEDULER") or None,
+                       help="grade a class on this Dask scheduler's workers (tcp://host:8786; default: "
+                            "$AUTOGRADER_SCHEDULER, else a local pool)")
     grade.add_argument("--nbgrader", action="store_true",
                        help="SUBMISSIONS is an nbgrader course: also write the scores into its gradebook database")
     grade.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
@@ -268,9 +285,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
                                     workers=args.workers, call_timeout=args.call_timeout, force=args.force,
-                                    nbgrader=args.nbgrader)
+                                    nbgrader=args.nbgrader, scheduler=args.scheduler)
         if args.nbgrader:
             parser.error("--nbgrader grades a course folder: give the folder and --out DIR")
+        if args.scheduler and "--scheduler" in (argv if argv is not None else sys.argv):
+            parser.error("--scheduler grades a class: give a folder and --out DIR")
         unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))
         if unknown:
             parser.error(f"{args.assignment} has no question {', '.join(unknown)}; "
