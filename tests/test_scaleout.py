@@ -72,12 +72,12 @@ class Cluster:
 
         return json.loads(self.scheduler_file.read_text())["address"]
 
-    def start_workers(self, count: int = 2, env: dict | None = None) -> None:
+    def start_workers(self, count: int = 2, env: dict | None = None, *extra: str) -> None:
         for index in range(count):
             name = f"worker{index}-{len(self.processes)}"
-            # No nanny: killing the worker's process kills the worker, as a lost machine would.
-            self.start(name, "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                       "--local-directory", str(self.folder / name), env=env)
+            # No nanny unless asked: killing the worker's process kills the worker, as a lost machine would.
+            self.start(name, "worker", self.address, "--nthreads", "1", "--no-dashboard",
+                       "--local-directory", str(self.folder / name), *(extra or ("--no-nanny",)), env=env)
         with distributed.Client(self.address, timeout="60s") as client:
             client.wait_for_workers(len(self.workers()), timeout=120)
 
@@ -212,8 +212,9 @@ def test_does_a_lost_scheduler_stop_the_run_with_a_message_and_a_rerun_finish_th
 
 
 def test_does_a_worker_that_cannot_sandbox_refuse_to_grade_and_say_why(tmp_path, quick_class):
-    """A worker whose bubblewrap fails as under Docker's seccomp profile, with every other mode ruled out: it
-    grades nobody, the TA is told why, and a worker that can sandbox then grades the class."""
+    """A worker with other grading code is refused before anything is graded. A worker whose bubblewrap fails
+    as under Docker's seccomp profile, with every other mode ruled out, grades nobody and the TA is told why;
+    a worker that can sandbox then grades the class."""
     submissions, local_out = quick_class
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -221,11 +222,18 @@ def test_does_a_worker_that_cannot_sandbox_refuse_to_grade_and_say_why(tmp_path,
                                 "exit 1\n")
     (fake / "bwrap").chmod(0o755)
     broken = os.environ | {"PATH": f"{fake}:{os.environ['PATH']}", "AUTOGRADER_SANDBOX_MODES": "bwrap"}
+    stale = tmp_path / "stale.py"
+    stale.write_text("import autograder.scaleout as scaleout\nscaleout.grader_fingerprint = lambda: 'another version'\n")
     running = Cluster(tmp_path / "cluster")
     try:
         running.start_scheduler()
-        running.start_workers(1, env=broken)
+        running.start_workers(1, None, "--no-nanny", "--preload", str(stale))
         out = tmp_path / "out"
+        mismatched = grade(out, "--scheduler", running.address, submissions=submissions)
+        assert mismatched.returncode == 3 and "run other grading code than this machine" in mismatched.stdout, \
+            mismatched.stdout + mismatched.stderr
+        running.kill(running.workers()[0])
+        running.start_workers(1, env=broken)
         refused = grade(out, "--scheduler", running.address, submissions=submissions)
         assert refused.returncode == 3, refused.stdout + refused.stderr
         assert "cannot sandbox student code" in refused.stderr and "no Dask worker can sandbox" in refused.stdout
@@ -236,6 +244,54 @@ def test_does_a_worker_that_cannot_sandbox_refuse_to_grade_and_say_why(tmp_path,
         assert_same_out(out, local_out, submissions)
     finally:
         running.stop()
+
+
+DIES_ON_CRASHER = """
+import os
+
+import autograder.scaleout as scaleout
+
+if not hasattr(scaleout, "grade_before_dying"):  # a nanny and its worker may both import this preload
+    scaleout.grade_before_dying = scaleout.grade_on_worker
+
+    def dies_on_crasher(student, *arguments):
+        if student == "crasher":  # as a submission that takes its whole worker down would
+            with open(os.environ["DEATHS"], "a") as deaths:
+                deaths.write("died\\n")
+            os._exit(1)
+        return scaleout.grade_before_dying(student, *arguments)
+
+    scaleout.grade_on_worker = dies_on_crasher
+"""
+
+
+def test_is_a_submission_that_kills_two_workers_recorded_as_crashed_without_looping(tmp_path, quick_class):
+    """Workers (restarted by their nannies) that die whenever they grade "crasher": its task is retried once,
+    then recorded as crashed with zero points; everyone else is graded as by a local run."""
+    submissions, local_out = quick_class
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for path in submissions.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "crasher.py").write_bytes((submissions / "correct.py").read_bytes())
+    preload = tmp_path / "dies_on_crasher.py"
+    preload.write_text(DIES_ON_CRASHER)
+    running = Cluster(tmp_path / "cluster")
+    try:
+        running.start_scheduler()
+        deaths = tmp_path / "deaths"
+        running.start_workers(2, os.environ | {"DEATHS": str(deaths)}, "--nanny", "--preload", str(preload))
+        out = tmp_path / "out"
+        run = grade(out, "--scheduler", running.address, submissions=folder)
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        running.stop()
+    assert deaths.read_text() == "died\n" * 2  # retried once, then never again
+    rows = {row.split(",")[0]: row for row in (out / "gradebook.csv").read_text().splitlines()[1:]}
+    assert rows["crasher"].endswith(",0.0,11.0,crashed"), rows["crasher"]
+    assert "died twice" in (out / "crasher" / "feedback.html").read_text()
+    del rows["crasher"]
+    assert sorted(rows.values()) == sorted((local_out / "gradebook.csv").read_text().splitlines()[1:])
 
 
 def test_is_an_unreachable_scheduler_a_clear_message_not_a_traceback(tmp_path):
