@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isol
 from autograder.suites import ASSIGNMENTS
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
+SOLUTIONS_DIR = Path(__file__).resolve().parents[1] / "solutions"
 RESULT_FILE = "grading.json"        # everything we know, for resuming and reports
 GRADESCOPE_FILE = "results.json"    # Gradescope's schema, for the student
 
@@ -100,12 +102,29 @@ def fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@functools.cache
+def suite_fingerprint(assignment: str) -> str:
+    """A hash of what grades ``assignment``: its hidden suite (every file of its folder and the suites'
+    conftest.py) and its reference solution. A saved result graded by another suite is out of date."""
+    from autograder.suites import SUITES_DIR, suite_dir
+
+    digest = hashlib.sha256()
+    files = sorted(suite_dir(assignment).rglob("*.py")) + [SUITES_DIR / "conftest.py",
+                                                            SOLUTIONS_DIR / f"{assignment}.py"]
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def saved_result(out: Path, submission: Submission) -> dict | None:
-    """The saved result for this exact submission, or None if absent, unreadable or for other bytes."""
+    """The saved result for this exact submission graded by this suite, or None if absent, unreadable, for
+    other bytes, or graded by another version of the hidden suite or the reference."""
     try:
         saved = json.loads((out / submission.student / RESULT_FILE).read_text())
-        return saved if saved.get("sha256") == fingerprint(submission.path) else None
-    except (OSError, ValueError):
+        current = (saved.get("sha256") == fingerprint(submission.path)
+                   and saved.get("suite") == suite_fingerprint(saved.get("assignment", "")))
+        return saved if current else None
+    except (OSError, ValueError, KeyError):
         return None
 
 
@@ -203,6 +222,7 @@ def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: 
 
 def save_result(folder: Path, saved: dict, gradescope: dict) -> dict:
     """One student's files in OUT, whoever graded them (a pool process here, or a Dask worker elsewhere)."""
+    saved = saved | {"suite": suite_fingerprint(saved["assignment"])}
     write_json_atomic(folder / GRADESCOPE_FILE, gradescope)
     write_feedback(folder, saved)
     write_json_atomic(folder / RESULT_FILE, saved)  # last: its presence means this student is done
@@ -210,19 +230,28 @@ def save_result(folder: Path, saved: dict, gradescope: dict) -> dict:
 
 
 def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, workers: int | None = None,
-                limits: Limits | None = None, force: bool = False, progress=None, scheduler=None) -> ClassSummary:
+                limits: Limits | None = None, force: bool = False, progress=None, scheduler=None,
+                students: list[str] | None = None) -> ClassSummary:
     """Grade every submission under ``submissions`` into ``out``. ``progress(done, total, row)`` is optional.
 
     ``scheduler``: a Dask scheduler's address or a ``distributed.Client``: the submissions are graded on its
     workers (autograder.scaleout) instead of in a local pool, and ``workers`` is ignored.
+    ``students``: regrade these students only (a targeted regrade), whatever their saved results; the others'
+    results stay as they are, and the gradebook and report are rebuilt from everyone's.
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     everyone = discover(submissions, assignment)
     summary = ClassSummary(assignment=assignment)
     # Internal errors are ours, not the student's: a rerun tries them again.
-    pending = [s for s in everyone if force or (saved_result(out, s) or {"status": "internal-error"})["status"]
-               == "internal-error"]
+    if students is not None:
+        unknown = sorted(set(students) - {s.student for s in everyone})
+        if unknown:
+            raise SubmissionLayoutError(f"no submission for student(s) {', '.join(unknown)} in {submissions}")
+        pending = [s for s in everyone if s.student in set(students)]
+    else:
+        pending = [s for s in everyone if force or (saved_result(out, s) or {"status": "internal-error"})["status"]
+                   == "internal-error"]
     summary.skipped = len(everyone) - len(pending)
     workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
     limits = limits or Limits()

@@ -54,7 +54,7 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
 
 def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
                      call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False,
-                     scheduler: str | None = None) -> int:
+                     scheduler: str | None = None, students: list[str] | None = None) -> int:
     """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -95,11 +95,16 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
         try:
             summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
                                   limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance,
-                                  scheduler=scheduler)
+                                  scheduler=scheduler, students=students)
         except (SchedulerLost, WorkerCannotSandbox) as error:
+            stopped = error
+        except SubmissionLayoutError as error:
             stopped = error
         else:
             bar.update(task, completed=summary.skipped + summary.graded_now)
+    if isinstance(stopped, SubmissionLayoutError):
+        console.print(f"autograder: {stopped}", markup=False)
+        return 2
     if stopped is not None:
         console.print(f"autograder: {stopped.args[0]}\nEvery result received is saved in {out} (gradebook.csv and "
                       f"report.html cover them); run the same command again, with a working scheduler and workers, "
@@ -236,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(required for a folder)")
     grade.add_argument("--workers", type=int, default=None, help="students graded in parallel (default: cores)")
     grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
+    grade.add_argument("--student", dest="students", action="append", metavar="ID",
+                       help="regrade only this student (repeatable); the others' results are kept")
     grade.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("AUTOGRADER_SCHEDULER") or None,
                        help="grade a class on this Dask scheduler's workers (tcp://host:8786; default: "
                             "$AUTOGRADER_SCHEDULER, else a local pool)")
@@ -285,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
                                     workers=args.workers, call_timeout=args.call_timeout, force=args.force,
-                                    nbgrader=args.nbgrader, scheduler=args.scheduler)
+                                    nbgrader=args.nbgrader, scheduler=args.scheduler, students=args.students)
         if args.nbgrader:
             parser.error("--nbgrader grades a course folder: give the folder and --out DIR")
+        if args.students:
+            parser.error("--student regrades students of a class: give the folder and --out DIR")
         if args.scheduler and "--scheduler" in (argv if argv is not None else sys.argv):
             parser.error("--scheduler grades a class: give a folder and --out DIR")
         unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))

@@ -47,8 +47,15 @@ class InProcessReference(StudentCode):
     def ensure_started(self):
         pass
 
-    def call(self, name, *args, seed=0, record_ops=False, timeout=None, module_probe=None, **kwargs):
-        value, models = harness.run_locally(getattr(self.module, name), *args, seed=seed, **kwargs)
+    def call(self, name, *args, seed=0, record_ops=False, timeout=None, module_probe=None, through_grader=None,
+             keywords=None, **kwargs):
+        from autograder.worker import error_reply
+
+        try:
+            value, models = harness.run_locally(getattr(self.module, name), *args, seed=seed, keywords=keywords,
+                                                **kwargs)
+        except Exception as error:  # a test that expects an error (a ValueError for a kernel too large) sees it
+            self._raise_error(error_reply(error, name)["error"])
         if module_probe is not None:
             from autograder.worker import probe_module
             value = probe_module(value, module_probe)
