@@ -17,7 +17,8 @@ def seeded_rng():
 def pytest_collection_modifyitems(config, items):
     # Whole-notebook runs take 20-60 s each: start them first so that the two xdist workers
     # finish together instead of one of them running the longest tests at the end.
-    items.sort(key=lambda item: item.path.name != "test_notebooks.py")
+    # The Dask tests wait on real schedulers and workers: start them early too.
+    items.sort(key=lambda item: item.path.name not in ("test_notebooks.py", "test_scaleout.py"))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
