@@ -253,53 +253,23 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
         pending = [s for s in everyone if force or (saved_result(out, s) or {"status": "internal-error"})["status"]
                    == "internal-error"]
     summary.skipped = len(everyone) - len(pending)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
     limits = limits or Limits()
-    if scheduler is not None:
-        return _grade_class_on_dask(everyone, pending, assignment, out, limits, scheduler, summary, progress)
-    hidden = (str(out), str(Path(submissions).resolve() if Path(submissions).is_dir()
-                             else Path(submissions).resolve().parent))
-    # Decided once, here: a refusal comes before any student is graded, and the warning is printed once.
-    base = default_isolation()
-    plan = Isolation(extra_hidden=tuple(Path(p) for p in hidden), uid=base.uid, modes=base.modes).resolve()
-    attempts: dict[str, int] = {}
-    try:
-        with stop_on_termination():
-            while pending:
-                pending = _run_pool(pending, assignment, out, workers, limits, (hidden, plan), summary, progress,
-                                    attempts, total=len(everyone))
-    except KeyboardInterrupt as stop:
-        summary.interrupted = True
-        summary.stop_signal = getattr(stop, "signal_number", signal.SIGINT)
-    summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
-    summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
-    write_gradebook(out, assignment, summary.rows)
-    write_class_report(out, assignment, summary.results)
-    return summary
 
-
-def _grade_class_on_dask(everyone, pending, assignment, out, limits, scheduler, summary, progress) -> ClassSummary:
-    """grade_class's Dask branch: the same OUT, gradebook, report and progress as the local pool."""
-    from autograder import scaleout
-
-    def on_result(submission, payload, crash):
-        if payload is None:
-            saved = _crashed(submission, assignment, out, crash)
-        else:
-            saved = save_result(out / submission.student, payload["saved"], payload["gradescope"])
+    def finished(saved: dict) -> None:
         summary.graded_now += 1
         if progress:
             progress(summary.skipped + summary.graded_now, len(everyone), gradebook_row(saved, assignment))
 
     try:
         with stop_on_termination():
-            if pending:
-                scaleout.grade_on_dask(pending, assignment=assignment, limits=limits, scheduler=scheduler,
-                                       on_result=on_result)
+            if scheduler is not None and pending:
+                _grade_on_dask(pending, assignment, out, limits, scheduler, finished)
+            elif pending:
+                _grade_in_pool(pending, assignment, out, workers, limits, submissions, finished)
     except KeyboardInterrupt as stop:
         summary.interrupted = True
         summary.stop_signal = getattr(stop, "signal_number", signal.SIGINT)
-    finally:  # what was received is saved: the gradebook and report cover it even when the scheduler was lost
+    finally:  # what was saved is in the gradebook and report, also when the scheduler was lost mid-run
         summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
         summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
         write_gradebook(out, assignment, summary.rows)
@@ -307,7 +277,31 @@ def _grade_class_on_dask(everyone, pending, assignment, out, limits, scheduler, 
     return summary
 
 
-def _run_pool(pending, assignment, out, workers, limits, confinement, summary, progress, attempts, total):
+def _grade_in_pool(pending, assignment, out, workers, limits, submissions, finished) -> None:
+    """The local pool, one sandbox uid per slot; a pool that breaks is restarted for what it had left."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
+    hidden = (str(out), str(Path(submissions).resolve() if Path(submissions).is_dir()
+                             else Path(submissions).resolve().parent))
+    # Decided once, here: a refusal comes before any student is graded, and the warning is printed once.
+    base = default_isolation()
+    plan = Isolation(extra_hidden=tuple(Path(p) for p in hidden), uid=base.uid, modes=base.modes).resolve()
+    attempts: dict[str, int] = {}
+    while pending:
+        pending = _run_pool(pending, assignment, out, workers, limits, (hidden, plan), finished, attempts)
+
+
+def _grade_on_dask(pending, assignment, out, limits, scheduler, finished) -> None:
+    """A Dask cluster's workers grade; this process saves each result as it comes (autograder.scaleout)."""
+    from autograder import scaleout
+
+    def on_result(submission, payload, crash):
+        finished(_crashed(submission, assignment, out, crash) if payload is None
+                 else save_result(out / submission.student, payload["saved"], payload["gradescope"]))
+
+    scaleout.grade_on_dask(pending, assignment=assignment, limits=limits, scheduler=scheduler, on_result=on_result)
+
+
+def _run_pool(pending, assignment, out, workers, limits, confinement, finished, attempts):
     """Run one pool over ``pending``; return what is left if a pool process died (it is then retried)."""
     context = multiprocessing.get_context("spawn")
     slots = context.Queue()
@@ -334,9 +328,7 @@ def _run_pool(pending, assignment, out, workers, limits, confinement, summary, p
                     saved = _internal_error(submission, assignment, out, "the grading process died twice")
                 except Exception as error:  # never lose a student to a grader bug: record it
                     saved = _internal_error(submission, assignment, out, f"{type(error).__name__}: {error}")
-                summary.graded_now += 1
-                if progress:
-                    progress(summary.skipped + summary.graded_now, total, gradebook_row(saved, assignment))
+                finished(saved)
     except KeyboardInterrupt:
         # Stop now: unfinished students are not saved and a rerun grades them. concurrent.futures has no
         # public way to kill busy pool processes, hence the private attribute.

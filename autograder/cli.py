@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade students that already have a result")
     grade.add_argument("--student", dest="students", action="append", metavar="ID",
                        help="regrade only this student (repeatable); the others' results are kept")
-    grade.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("AUTOGRADER_SCHEDULER") or None,
+    grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade a class on this Dask scheduler's workers (tcp://host:8786; default: "
                             "$AUTOGRADER_SCHEDULER, else a local pool)")
     grade.add_argument("--nbgrader", action="store_true",
@@ -292,12 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
                                     workers=args.workers, call_timeout=args.call_timeout, force=args.force,
-                                    nbgrader=args.nbgrader, scheduler=args.scheduler, students=args.students)
+                                    nbgrader=args.nbgrader, students=args.students,
+                                    scheduler=args.scheduler or os.environ.get("AUTOGRADER_SCHEDULER") or None)
         if args.nbgrader:
             parser.error("--nbgrader grades a course folder: give the folder and --out DIR")
         if args.students:
             parser.error("--student regrades students of a class: give the folder and --out DIR")
-        if args.scheduler and "--scheduler" in (argv if argv is not None else sys.argv):
+        if args.scheduler:
             parser.error("--scheduler grades a class: give a folder and --out DIR")
         unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))
         if unknown:

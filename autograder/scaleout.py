@@ -44,7 +44,7 @@ class WorkerCannotSandbox(RuntimeError):
     grading code is not the TA's). ``args``: (message, the worker's address)."""
 
 
-def grade_on_worker(student: str, suffix: str, data: bytes, submission: str, assignment: str, limits) -> dict:
+def grade_on_worker(student: str, data: bytes, submission: str, assignment: str, limits) -> dict:
     """A Dask task: grade one submission's bytes in this worker's sandbox; return what OUT should hold.
 
     The bytes are written to a private temporary folder that the sandbox hides from student code, like the
@@ -55,7 +55,7 @@ def grade_on_worker(student: str, suffix: str, data: bytes, submission: str, ass
 
     folder = Path(tempfile.mkdtemp(prefix="autograder-task-"))
     try:
-        path = folder / (Path(submission).name or f"submission{suffix}")  # its name shows in tracebacks: keep it
+        path = folder / Path(submission).name  # its name shows in tracebacks and feedback: keep it
         path.write_bytes(data)
         base = default_isolation()
         isolation = Isolation(extra_hidden=(folder,), uid=base.uid, modes=base.modes)
@@ -145,7 +145,7 @@ def grade_on_dask(pending, *, assignment: str, limits, scheduler,
         def submit(submission, allowed=None):
             data = submission.path.read_bytes()
             key = f"grade-{assignment}-{submission.student}-{hashlib.sha256(data).hexdigest()[:16]}"
-            return client.submit(grade_on_worker, submission.student, submission.path.suffix, data,
+            return client.submit(grade_on_worker, submission.student, data,
                                  str(submission.path), assignment, limits, pure=False, workers=allowed,
                                  allow_other_workers=False,
                                  key=key if allowed is None else f"{key}-on-{len(refused)}-refused")

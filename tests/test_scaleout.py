@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from test_isolation import processes_of
+
 pytestmark = pytest.mark.slow
 distributed = pytest.importorskip("distributed")
 
@@ -94,19 +96,6 @@ class Cluster:
             self.kill(name)
 
 
-def leftover_processes(marker: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in command:
-                found.append(command)
-    return found
-
-
 @pytest.fixture
 def cluster(tmp_path):
     running = Cluster(tmp_path / "cluster")
@@ -115,9 +104,9 @@ def cluster(tmp_path):
     yield running
     running.stop()
     deadline = time.monotonic() + 10
-    while leftover_processes(str(running.folder)) and time.monotonic() < deadline:
+    while processes_of(str(running.folder)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not leftover_processes(str(running.folder)), "processes left behind"
+    assert not processes_of(str(running.folder)), "processes left behind"
 
 
 @pytest.fixture(scope="module")

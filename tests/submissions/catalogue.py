@@ -588,7 +588,9 @@ def misclassified(model, loader, true_class, predicted_class, device, limit=16):
     return torch.cat(found_images)[:limit], torch.cat(found_probabilities)[:limit]
 '''}, expected={"misclassified": 1}, diagnosis="the probability of the predicted class only"),
 ]
-# generate_image's mistakes, each as the reference with one change (the reference is the module's source).
+# generate_image's mistakes, each as one change to this plain version of it. Not the reference itself: the
+# reference takes the gradient with torch.autograd.grad on the image alone, so an optimizer over the weights
+# would move nothing there, while a student who calls backward() really does update the weights.
 ASCENT = '''
 def generate_image(model, target, *, image_shape, mode="class", steps=100, lr=0.1, start="zeros", seed=0,
                    layer=None, optimizer="adam"):

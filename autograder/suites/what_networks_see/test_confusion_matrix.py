@@ -60,9 +60,8 @@ def test_does_it_run_in_eval_mode_without_gradients(student):
 @pytest.mark.gpu
 def test_does_it_count_on_cuda_and_return_the_matrix_on_the_cpu(student, cuda):
     """On CUDA: are the batches moved to the model's device, and is the matrix the CPU one, on the CPU?"""
-    images_and_model = classifier_arguments(30, 8, train=False, seed=900)
-    images_and_model[0]["device"] = cuda
-    reply = student.call(NAME, *images_and_model, CLASSES, {"__device__": cuda})
+    model, loader = classifier_arguments(30, 8, train=False, seed=900)
+    reply = student.call(NAME, dict(model, device=cuda), loader, CLASSES, {"__device__": cuda})
     devices = {seen["device"] for seen in reply.models[0]["observations"]}
     if not devices or not all(device.startswith("cuda") for device in devices):
         raise GradingFailure(f"{NAME}: batches reached the model on {sorted(devices)}, expected cuda. Move them "
