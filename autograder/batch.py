@@ -53,6 +53,10 @@ class ClassSummary:
     results: list[dict] = field(default_factory=list)  # the saved results themselves (grading.json)
     graded_now: int = 0
     skipped: int = 0
+    missing: list = field(default_factory=list)        # roster people without a submission (Person)
+    settings: object = None                             # the roster and late policy used (ClassSettings)
+    similarity: object = None                          # the similarity report (SimilarityReport), or None
+    similarity_error: str = ""
     interrupted: bool = False
     stop_signal: int = signal.SIGINT  # what interrupted the run (Ctrl-C, SIGTERM, SIGHUP)
 
@@ -128,15 +132,6 @@ def saved_result(out: Path, submission: Submission) -> dict | None:
         return None
 
 
-def gradebook_row(saved: dict, assignment: str) -> dict:
-    per_question = {question: 0.0 for question in ASSIGNMENTS[assignment]}
-    for test in saved["tests"]:
-        if test["question"] in per_question:
-            per_question[test["question"]] += test["score"]
-    return {"student": saved["student"], **per_question, "total": saved["score"], "max_score": saved["max_score"],
-            "status": saved["status"]}
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -159,11 +154,6 @@ def write_csv_atomic(path: Path, fieldnames: list[str], rows: list[dict]) -> Pat
     temporary.write_text(buffer.getvalue())
     os.replace(temporary, path)
     return path
-
-
-def write_gradebook(out: Path, assignment: str, rows: list[dict]) -> Path:
-    return write_csv_atomic(out / "gradebook.csv", ["student", *ASSIGNMENTS[assignment], "total", "max_score",
-                                                    "status"], rows)
 
 
 class Stopped(KeyboardInterrupt):
@@ -231,18 +221,28 @@ def save_result(folder: Path, saved: dict, gradescope: dict) -> dict:
 
 def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, workers: int | None = None,
                 limits: Limits | None = None, force: bool = False, progress=None, scheduler=None,
-                students: list[str] | None = None) -> ClassSummary:
+                students: list[str] | None = None, roster=None, late=None, similarity: bool = True) -> ClassSummary:
     """Grade every submission under ``submissions`` into ``out``. ``progress(done, total, row)`` is optional.
 
     ``scheduler``: a Dask scheduler's address or a ``distributed.Client``: the submissions are graded on its
     workers (autograder.scaleout) instead of in a local pool, and ``workers`` is ignored.
     ``students``: regrade these students only (a targeted regrade), whatever their saved results; the others'
     results stay as they are, and the gradebook and report are rebuilt from everyone's.
+    ``roster`` (autograder.roster.Roster) and ``late`` (autograder.late.LatePolicy): checked against the class
+    before anything is graded (RosterError, LatePolicyError), then kept in OUT/class.json for later runs
+    (autograder.classbook). ``similarity``: add the similarity report to report.html.
     """
+    from autograder import classbook
+
     out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     everyone = discover(submissions, assignment)
-    summary = ClassSummary(assignment=assignment)
+    chosen = classbook.settings(out, assignment, roster, late)
+    missing = chosen.roster.check([s.student for s in everyone]) if chosen.roster else []
+    if chosen.late:
+        chosen.late.check(everyone)
+    out.mkdir(parents=True, exist_ok=True)
+    classbook.save_settings(out, chosen)
+    summary = ClassSummary(assignment=assignment, missing=missing, settings=chosen)
     # Internal errors are ours, not the student's: a rerun tries them again.
     if students is not None:
         unknown = sorted(set(students) - {s.student for s in everyone})
@@ -258,7 +258,8 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     def finished(saved: dict) -> None:
         summary.graded_now += 1
         if progress:
-            progress(summary.skipped + summary.graded_now, len(everyone), gradebook_row(saved, assignment))
+            progress(summary.skipped + summary.graded_now, len(everyone),
+                     classbook.row(saved, assignment, classbook.ClassSettings(assignment)))
 
     try:
         with stop_on_termination():
@@ -270,11 +271,34 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
         summary.interrupted = True
         summary.stop_signal = getattr(stop, "signal_number", signal.SIGINT)
     finally:  # what was saved is in the gradebook and report, also when the scheduler was lost mid-run
-        summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
-        summary.rows = [gradebook_row(saved, assignment) for saved in summary.results]
-        write_gradebook(out, assignment, summary.rows)
-        write_class_report(out, assignment, summary.results)
+        _finish(out, everyone, summary, similarity)
     return summary
+
+
+def _finish(out: Path, everyone: list[Submission], summary: ClassSummary, similarity: bool) -> None:
+    """The class's files from everyone's saved results: the late penalty on each feedback page (rewritten only
+    when it changes), the gradebook, then the report with the similarity pairs."""
+    from autograder import classbook
+
+    chosen, assignment = summary.settings, summary.assignment
+    paths = {s.student: s.path for s in everyone}
+    summary.results = [saved for s in everyone if (saved := saved_result(out, s))]
+    for saved in summary.results:
+        if chosen.late:
+            saved["late"] = chosen.late.assess(saved["student"], paths[saved["student"]]).to_dict(saved["score"])
+        write_feedback(out / saved["student"], saved)
+    summary.rows = ([classbook.row(saved, assignment, chosen) for saved in summary.results]
+                    + [classbook.missing_row(person, assignment, chosen) for person in summary.missing])
+    classbook.write_gradebook(out, assignment, chosen, summary.rows)
+    if similarity and len(everyone) > 1:
+        from autograder.similarity import find_similar
+
+        try:  # a lead for the TA; never worth the gradebook or the rest of the report
+            summary.similarity = find_similar(everyone, assignment)
+        except Exception as error:
+            summary.similarity_error = f"{type(error).__name__}: {error}"
+    write_class_report(out, assignment, summary.results, similarity=summary.similarity,
+                       similarity_error=summary.similarity_error, missing=summary.missing)
 
 
 def _grade_in_pool(pending, assignment, out, workers, limits, submissions, finished) -> None:

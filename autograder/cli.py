@@ -54,8 +54,12 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
 
 def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
                      call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False,
-                     scheduler: str | None = None, students: list[str] | None = None) -> int:
-    """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook."""
+                     scheduler: str | None = None, students: list[str] | None = None, roster: str | None = None,
+                     late: dict | None = None, similarity: bool = True) -> int:
+    """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook.
+
+    ``roster``: a roster CSV (autograder.roster); ``late``: the keyword arguments of
+    autograder.late.policy_from_options, or None."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
@@ -65,8 +69,21 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     from autograder.scaleout import SchedulerLost, WorkerCannotSandbox
 
     from autograder.gradebook import GradebookError, autograde_course, check_course, is_course
+    from autograder.late import LatePolicyError, policy_from_options
+    from autograder.roster import Roster, RosterError
 
     console = Console(highlight=False)
+    if nbgrader and late:
+        console.print("autograder: --due with --nbgrader: nbgrader applies the course's LateSubmissionPlugin to "
+                      "these grades; set the late policy there (see the README), or grade without --nbgrader",
+                      markup=False)
+        return 2
+    try:
+        roster = Roster.read(roster) if roster else None
+        late = policy_from_options(**late) if late else None
+    except (RosterError, LatePolicyError) as error:
+        console.print(f"autograder: {error}", markup=False)
+        return 2
     if nbgrader and not is_course(submissions):
         console.print(f"autograder: --nbgrader needs an nbgrader course folder (nbgrader_config.py and "
                       f"submitted/); {submissions} is not one", markup=False)
@@ -95,14 +112,15 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
         try:
             summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
                                   limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance,
-                                  scheduler=scheduler, students=students)
+                                  scheduler=scheduler, students=students, roster=roster, late=late,
+                                  similarity=similarity)
         except (SchedulerLost, WorkerCannotSandbox) as error:
             stopped = error
-        except SubmissionLayoutError as error:
+        except (SubmissionLayoutError, RosterError, LatePolicyError) as error:
             stopped = error
         else:
             bar.update(task, completed=summary.skipped + summary.graded_now)
-    if isinstance(stopped, SubmissionLayoutError):
+    if isinstance(stopped, (SubmissionLayoutError, RosterError, LatePolicyError)):
         console.print(f"autograder: {stopped}", markup=False)
         return 2
     if stopped is not None:
@@ -130,16 +148,41 @@ def print_class_summary(console, summary, out) -> None:
     """The numbers of OUT/report.html (the same ClassStatistics), as a terminal table."""
     from rich.table import Table
 
+    from autograder.late import show_time
+
     from autograder.report import class_statistics
 
     stats = class_statistics(summary.assignment, summary.results)
-    table = Table(title=f"{summary.assignment}: {len(summary.rows)} students graded "
+    table = Table(title=f"{summary.assignment}: {len(summary.results)} students graded "
                         f"({summary.graded_now} now, {summary.skipped} already done)")
     table.add_column("")
     table.add_column("value", justify="right")
     for label, value in stats.summary_rows():
         table.add_row(label, value)
     console.print(table, markup=False)
+    chosen = summary.settings
+    if chosen is not None and chosen.reused:
+        console.print(f"used the {' and the '.join(chosen.reused)} saved in {out}/class.json by an earlier run",
+                      markup=False)
+    if summary.missing:
+        console.print(f"warning: {len(summary.missing)} student(s) on the roster have no submission: "
+                      f"{', '.join(f'{p.name} ({p.submission})' for p in summary.missing)}. They are 'missing' in the "
+                      "gradebook (an empty score, not 0).", markup=False)
+    if chosen is not None and chosen.late:
+        late = [saved for saved in summary.results if saved.get("late", {}).get("days_late")]
+        console.print(f"late policy: due {show_time(chosen.late.due)}, {chosen.late.penalty.describe()}; "
+                      f"{len(late)} late submission(s)"
+                      + "".join(f"\n  {saved['student']}: {saved['late']['days_late']} day(s) late, "
+                                f"{saved['late']['score_before']:g} -> {saved['late']['score_after']:g}"
+                                for saved in late), markup=False)
+    if summary.similarity is not None and summary.similarity.pairs:
+        top = summary.similarity.pairs[:3]
+        console.print(f"similarity: {summary.similarity.above_threshold} pair(s) above "
+                      f"{summary.similarity.threshold:.0%} (leads to read in report.html, not verdicts), most alike: "
+                      + "; ".join(f"{p.first} and {p.second} ({p.similarity[0]:.0%}/{p.similarity[1]:.0%})"
+                                  for p in top), markup=False)
+    elif summary.similarity_error:
+        console.print(f"similarity report not made: {summary.similarity_error}", markup=False)
     console.print(f"gradebook: {out}/gradebook.csv; report: {out}/report.html; per student: "
                   f"{out}/<student>/feedback.html and results.json")
 
@@ -228,6 +271,20 @@ def gradescope_main(*, assignment: str, out: str) -> int:
     return 0
 
 
+def export_main(*, out: str, fmt: str, output: str | None = None) -> int:
+    """Write a graded class's scores in a format an LMS imports."""
+    from autograder.classbook import export
+    from autograder.roster import RosterError
+
+    try:
+        path, students, missing = export(out, fmt, output)
+    except RosterError as error:
+        print(f"autograder export: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {students} students ({missing} missing, with an empty score), {fmt} format")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder",
@@ -246,6 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade a class on this Dask scheduler's workers (tcp://host:8786; default: "
                             "$AUTOGRADER_SCHEDULER, else a local pool)")
+    grade.add_argument("--roster", metavar="CSV", help="map submission names to LMS ids and names (columns "
+                       "submission,id,name; optional sis_user_id,sis_login_id,section,email); kept in OUT/class.json")
+    grade.add_argument("--due", metavar="TIME", help="due date, ISO 8601 (2026-11-20 23:59 is UTC; or "
+                       "2026-11-20T23:59+01:00); needs a submission time per student (nbgrader's timestamp.txt or "
+                       "--submitted-at)")
+    grade.add_argument("--late-penalty", default="none", metavar="RULE",
+                       help="none (lateness shown only), zero, or a percentage of the score per started day late, "
+                            "e.g. 10%% (with --due; default none)")
+    grade.add_argument("--late-cap", type=float, metavar="PERCENT", help="most a percentage penalty takes "
+                                                                         "(default 100)")
+    grade.add_argument("--extensions", metavar="CSV", help="per-student due dates: columns student,due (a time) "
+                                                           "or student,days (added to --due)")
+    grade.add_argument("--submitted-at", metavar="CSV", help="submission times: columns student,submitted_at "
+                                                             "(else nbgrader's timestamp.txt; never file mtimes)")
+    grade.add_argument("--no-similarity", action="store_true", help="leave the similarity report out of report.html")
     grade.add_argument("--nbgrader", action="store_true",
                        help="SUBMISSIONS is an nbgrader course: also write the scores into its gradebook database")
     grade.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
@@ -263,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip for an assignment")
     gradescope.add_argument("--assignment", "-a", required=True, choices=sorted(ASSIGNMENTS))
     gradescope.add_argument("--out", help="default: autograder_ASSIGNMENT.zip")
+    export = commands.add_parser("export", help="write a graded class's scores for Canvas, Moodle or a spreadsheet")
+    export.add_argument("out", metavar="OUT", help="the --out folder of `autograder grade`")
+    export.add_argument("--format", dest="fmt", required=True, choices=["canvas", "moodle", "csv"])
+    export.add_argument("--output", "-o", metavar="FILE", help="default: OUT/<assignment>-<format>.csv")
     check = commands.add_parser("check", help="run a notebook's public checks from the terminal")
     check.add_argument("notebook", metavar="NOTEBOOK")
     check.add_argument("--assignment", "-a", choices=sorted(ASSIGNMENTS),
@@ -283,6 +359,15 @@ def main(argv: list[str] | None = None) -> int:
             return gradescope_main(assignment=args.assignment, out=args.out or f"autograder_{args.assignment}.zip")
         if args.command == "check":
             return check_main(notebook=args.notebook, assignment=args.assignment)
+        if args.command == "export":
+            return export_main(out=args.out, fmt=args.fmt, output=args.output)
+        late_options = [name for name in ("late_cap", "extensions", "submitted_at") if getattr(args, name)]
+        if args.late_penalty != "none":
+            late_options.append("late_penalty")
+        if late_options and not args.due:
+            parser.error(f"--{late_options[0].replace('_', '-')} needs --due")
+        late = (dict(due=args.due, penalty=args.late_penalty, cap=args.late_cap, extensions=args.extensions,
+                     submitted_at=args.submitted_at) if args.due else None)
         if args.command == "grade" and (args.out or Path(args.path).is_dir()):
             if not args.out:
                 parser.error("grading a folder needs --out DIR")
@@ -292,12 +377,15 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--question is for a single file; a class is graded on every question")
             return grade_class_main(submissions=args.path, assignment=args.assignment, out=args.out,
                                     workers=args.workers, call_timeout=args.call_timeout, force=args.force,
-                                    nbgrader=args.nbgrader, students=args.students,
+                                    nbgrader=args.nbgrader, students=args.students, roster=args.roster,
+                                    late=late, similarity=not args.no_similarity,
                                     scheduler=args.scheduler or os.environ.get("AUTOGRADER_SCHEDULER") or None)
         if args.nbgrader:
             parser.error("--nbgrader grades a course folder: give the folder and --out DIR")
         if args.students:
             parser.error("--student regrades students of a class: give the folder and --out DIR")
+        if args.roster or late:
+            parser.error("--roster and --due are for a class: give the folder and --out DIR")
         if args.scheduler:
             parser.error("--scheduler grades a class: give a folder and --out DIR")
         unknown = sorted(set(args.questions or ()) - set(ASSIGNMENTS[args.assignment]))

@@ -35,7 +35,57 @@ def main(out: str = "demo-output") -> int:
     console.print(f"graded {sum(1 for _ in Path(out).glob('*/*/grading.json'))} submissions in "
                   f"{time.monotonic() - started:.0f} s. Class reports: {index} (one per assignment in "
                   f"{out}/<assignment>/report.html); feedback: {out}/<assignment>/<student>/feedback.html")
+    ta_trial(Path(out) / "ta-trial", console)
     return 0
+
+
+RENAMES = {"img": "picture", "kernel": "weights", "total": "acc", "height": "n_rows", "width": "n_cols"}
+
+
+def ta_trial(folder: Path, console) -> None:
+    """What a TA does next, on the convolution class plus a duplicate, a renamed copy and a late submission:
+    grade with a roster and a late policy, export for Canvas. Written to ``folder`` (class, grades, CSVs)."""
+    import csv
+    import re
+    import shutil
+
+    from autograder.classbook import export
+    from autograder.late import policy_from_options
+    from autograder.roster import Roster
+
+    class_folder = folder / "class"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(PROJECT_ROOT / "examples" / "submissions" / "convolution", class_folder)
+    correct = (class_folder / "correct.py").read_text()
+    (class_folder / "copied_from_correct.py").write_text(correct)
+    renamed = correct
+    for old, new in RENAMES.items():
+        renamed = re.sub(rf"\b{old}\b", new, renamed)
+    (class_folder / "renamed_copy.py").write_text(renamed.replace("# ", "# (reworded) "))
+    students = sorted(path.stem for path in class_folder.glob("*.py"))
+    with open(folder / "roster.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", "id", "name", "sis_user_id", "sis_login_id", "section"])
+        for number, student in enumerate([*students, "no_show"], 1):
+            writer.writerow([student, 1000 + number, f"Student {number}", f"SIS{number:03d}", student, "A"])
+    with open(folder / "submitted-at.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "submitted_at"])
+        for student in students:  # renamed_copy came in two and a half days after the due date
+            writer.writerow([student, "2026-11-23 10:00" if student == "renamed_copy" else "2026-11-20 18:00"])
+    summary = grade_class(submissions=class_folder, assignment="convolution", out=folder / "grades", force=True,
+                          roster=Roster.read(folder / "roster.csv"),
+                          late=policy_from_options(due="2026-11-20 23:59", penalty="10%", cap=30,
+                                                   submitted_at=str(folder / "submitted-at.csv")))
+    canvas, _, _ = export(folder / "grades", "canvas")
+    late = [saved for saved in summary.results if saved["late"]["days_late"]]
+    pairs = summary.similarity.pairs[:3] if summary.similarity else []
+    console.print(f"TA trial ({folder}): {len(summary.results)} submissions and {len(summary.missing)} roster "
+                  f"student without one; late: "
+                  + ", ".join(f"{s['student']} {s['late']['score_before']:g} -> {s['late']['score_after']:g}"
+                              for s in late)
+                  + "; most alike: " + "; ".join(f"{p.first} and {p.second} ({min(p.similarity):.0%})" for p in pairs)
+                  + f". Canvas file: {canvas}", markup=False)
 
 
 if __name__ == "__main__":

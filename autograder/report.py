@@ -42,6 +42,8 @@ tr.none td:first-child { border-left: 4px solid #cf222e; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; white-space: pre-wrap; font-size: .85rem; }
 .failure { border: 1px solid #d0d7de; border-radius: .4rem; padding: .2rem .8rem; margin: .8rem 0; }
 .muted { color: #59636e; font-size: .9rem; } img { max-width: 100%; }
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: .6rem; } .side pre { font-size: .75rem; }
+mark { background: #ffd8a8; }
 """
 
 
@@ -85,10 +87,14 @@ def render_feedback(saved: dict) -> str:
     e = html.escape
     student, assignment = saved["student"], saved["assignment"]
     score, max_score = saved.get("score", 0.0), saved.get("max_score", 0.0)
+    late = saved.get("late")
+    shown = late["score_after"] if late else score
     parts = [f"<h1>{e(assignment)}: feedback for {e(student)}</h1>",
-             f"<p class=\"score\" id=\"total\">{score:g} / {max_score:g}</p>",
+             f"<p class=\"score\" id=\"total\">{shown:g} / {max_score:g}</p>",
              f"<p><span class=\"status\" id=\"status\">status: {e(saved['status'])}</span> "
              f"<span class=\"muted\">submission {e(Path(saved.get('submission', '')).name)}</span></p>"]
+    if late:
+        parts.append(_late_note(late, max_score))
     if saved.get("message"):
         parts.append(f"<p>{e(_scrub(saved['message']))}</p>")
     rows = "".join(
@@ -133,10 +139,30 @@ def render_feedback(saved: dict) -> str:
     return _page(f"{assignment}: {student}", "\n".join(parts))
 
 
+def _late_note(late: dict, max_score: float) -> str:
+    """When the work came in and what lateness cost: the score before and after the penalty."""
+    e = html.escape
+    due = f"{e(late['due'])}{' (your extension)' if late['extended'] else ''}"
+    if not late["days_late"]:
+        return (f"<p id=\"late\" class=\"muted\">Submitted {e(late['submitted_at'])}, on time (due {due}).</p>")
+    days = f"{late['days_late']} day{'s' if late['days_late'] != 1 else ''}"
+    return (f"<div id=\"late\" class=\"failure\"><p><strong>Late by {days}</strong>: submitted "
+            f"{e(late['submitted_at'])}, due {due}. Penalty: {late['penalty_percent']:g}% of the score.</p>"
+            f"<p>Before the penalty: {late['score_before']:g} / {max_score:g}. After: "
+            f"<strong>{late['score_after']:g} / {max_score:g}</strong>.</p></div>")
+
+
 def write_feedback(folder: str | Path, saved: dict) -> Path:
+    """Write the student's page; an unchanged page is left as it is (a rerun touches no one else's files)."""
     path = Path(folder) / FEEDBACK_FILE
+    page = render_feedback(saved)
+    try:
+        if path.read_text() == page:
+            return path
+    except OSError:
+        pass
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_feedback(saved))
+    temporary.write_text(page)
     temporary.replace(path)
     return path
 
@@ -261,7 +287,68 @@ def _percent_bars(plt, path: Path, labels, values, colours, *, width, fontsize, 
     return path.name
 
 
-def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str, str]) -> str:
+def _late_section(results: list[dict]) -> str:
+    e = html.escape
+    late = [saved for saved in results if saved.get("late")]
+    if not late:
+        return ""
+    rows = "".join(f"<tr><td>{e(saved['student'])}</td><td>{e(saved['late']['submitted_at'])}</td>"
+                   f"<td>{e(saved['late']['due'])}{' (extension)' if saved['late']['extended'] else ''}</td>"
+                   f"<td class=\"number\">{saved['late']['days_late']}</td>"
+                   f"<td class=\"number\">{saved['late']['penalty_percent']:g}%</td>"
+                   f"<td class=\"number\">{saved['late']['score_before']:g}</td>"
+                   f"<td class=\"number\">{saved['late']['score_after']:g}</td></tr>"
+                   for saved in sorted(late, key=lambda saved: -saved["late"]["days_late"])
+                   if saved["late"]["days_late"])
+    on_time = sum(not saved["late"]["days_late"] for saved in late)
+    return ("<h2>Late work</h2>"
+            f"<p class=\"muted\">{on_time} of {len(late)} on time. Scores elsewhere in this report are before the "
+            "penalty; the gradebook's total is after it.</p>"
+            + (f"<table id=\"late\"><thead><tr><th>student</th><th>submitted</th><th>due</th>"
+               "<th class=\"number\">days late</th><th class=\"number\">penalty</th>"
+               "<th class=\"number\">before</th><th class=\"number\">after</th></tr></thead>"
+               f"<tbody>{rows}</tbody></table>" if rows else "<p id=\"late\">Nobody was late.</p>"))
+
+
+def _similarity_section(report, error: str, links: dict[str, str]) -> str:
+    """Pairs above the threshold, most alike first, side by side with the shared code marked. The page stays
+    light for a large class: one table row per pair, code only for the first pairs, in closed details."""
+    from autograder.similarity import SHOWN_PAIRS
+
+    e = html.escape
+    if report is None:
+        return ("<h2>Similar submissions</h2>"
+                + (f"<p id=\"similarity\">Not computed: {e(error)}</p>" if error else ""))
+    intro = (f"<p class=\"muted\">Leads for a person to read, never a verdict: {report.compared} submissions "
+             f"compared with copydetect on the code the grader keeps, after removing what the release gave "
+             f"({e(', '.join(report.boilerplate) or 'nothing found')}). A pair is listed when at least "
+             f"{report.threshold:.0%} of either one's own code is found in the other. Short functions that follow "
+             "the lecture closely look alike.</p>")
+    skipped = ""
+    if report.too_short:
+        skipped += f"<p class=\"muted\">Too little code of their own to compare: {e(', '.join(report.too_short))}.</p>"
+    if report.unreadable:
+        skipped += f"<p class=\"muted\">Could not be read: {e(', '.join(report.unreadable))}.</p>"
+    if not report.pairs:
+        return f"<h2>Similar submissions</h2>{intro}<p id=\"similarity\">No pair above the threshold.</p>{skipped}"
+    rows = "".join(f"<tr><td class=\"number\">{index}</td><td>{e(pair.first)}</td><td>{e(pair.second)}</td>"
+                   f"<td class=\"number\">{pair.similarity[0]:.0%}</td><td class=\"number\">"
+                   f"{pair.similarity[1]:.0%}</td></tr>" for index, pair in enumerate(report.pairs, 1))
+    views = "".join(
+        f"<details class=\"pair\" id=\"pair-{index}\"><summary>{index}. {e(pair.first)} and {e(pair.second)} "
+        f"({pair.similarity[0]:.0%} / {pair.similarity[1]:.0%})</summary><div class=\"side\">"
+        f"<div><a href=\"{e(links.get(pair.first, '#'))}\">{e(pair.first)}</a><pre>{pair.first_html}</pre></div>"
+        f"<div><a href=\"{e(links.get(pair.second, '#'))}\">{e(pair.second)}</a><pre>{pair.second_html}</pre></div>"
+        f"</div></details>" for index, pair in enumerate(report.pairs[:SHOWN_PAIRS], 1))
+    more = (f"<p class=\"muted\">{report.above_threshold} pairs reach the threshold; the {len(report.pairs)} most "
+            f"alike are listed, and the code of the first {min(SHOWN_PAIRS, len(report.pairs))} is shown.</p>")
+    return ("<h2>Similar submissions</h2>" + intro + "<table id=\"similarity\"><thead><tr><th>#</th><th>student</th>"
+            "<th>student</th><th class=\"number\">of the first's code</th><th class=\"number\">of the second's "
+            f"code</th></tr></thead><tbody>{rows}</tbody></table>{more}{skipped}{views}")
+
+
+def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str, str], *, results=(),
+                  similarity=None, similarity_error: str = "", missing=()) -> str:
     e = html.escape
     parts = [f"<h1>{e(stats.assignment)}: class report</h1>"]
     summary = "".join(f"<tr><td>{e(label)}</td><td class=\"number\">{e(value)}</td></tr>"
@@ -295,22 +382,32 @@ def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str
     parts.append("<h2>Statuses</h2><p class=\"muted\">timeout: the code ran too long; crashed: the worker died "
                  "(exit, memory); invalid: the file could not be read; internal-error: ours, not the student's."
                  f"</p><table id=\"statuses\"><tbody>{rows}</tbody></table>")
+    parts.append(_late_section(list(results)))
+    late = {saved["student"]: saved["late"] for saved in results if saved.get("late", {}).get("days_late")}
     rows = "".join(f"<tr><td><a href=\"{e(links.get(student, '#'))}\">{e(student)}</a></td>"
-                   f"<td class=\"number\">{total:g} / {stats.max_score:g}</td></tr>"
-                   for student, total in zip(stats.students, stats.totals))
+                   f"<td class=\"number\">{late[student]['score_after'] if student in late else total:g} / "
+                   f"{stats.max_score:g}</td><td>{f'late: {total:g} before the penalty' if student in late else ''}"
+                   "</td></tr>" for student, total in zip(stats.students, stats.totals))
+    rows += "".join(f"<tr class=\"none\"><td>{e(person.submission)}</td><td class=\"number\">missing</td>"
+                    f"<td>{e(person.name)} ({e(person.id)}): on the roster, no submission</td></tr>"
+                    for person in missing)
     parts.append(f"<h2>Students</h2><table id=\"students\"><tbody>{rows}</tbody></table>")
+    parts.append(_similarity_section(similarity, similarity_error, links))
     return _page(f"{stats.assignment}: class report", "\n".join(parts))
 
 
-def write_class_report(out: str | Path, assignment: str, results: list[dict]) -> Path:
-    """Write OUT/report.html and its PNGs; return the report's path."""
+def write_class_report(out: str | Path, assignment: str, results: list[dict], *, similarity=None,
+                       similarity_error: str = "", missing=()) -> Path:
+    """Write OUT/report.html and its PNGs; return the report's path. ``similarity``: a
+    similarity.SimilarityReport; ``missing``: roster people with no submission."""
     out = Path(out)
     stats = class_statistics(assignment, results)
     plots = _plots(stats, out)
     links = {saved["student"]: f"{saved['student']}/{FEEDBACK_FILE}" for saved in results}
     path = out / REPORT_FILE
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_report(stats, plots, links))
+    temporary.write_text(render_report(stats, plots, links, results=results, similarity=similarity,
+                                       similarity_error=similarity_error, missing=missing))
     temporary.replace(path)
     return path
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import grade_class, spreadsheet_safe, write_gradebook
+from autograder.batch import grade_class, spreadsheet_safe
+from autograder.classbook import ClassSettings, write_gradebook
 from autograder.grade import grade_submission
 from autograder.sandbox import PROJECT_ROOT, Limits
 from submissions import SOLUTIONS, stub_source, with_replacements
@@ -117,7 +118,7 @@ def test_are_formula_cells_neutralised_in_the_gradebook(tmp_path):
     rows += [{"student": name, "compute_convolution_at_position": 0.0, "apply_convolution": 0.0,
               "sobel_magnitude": 0.0, "total": 0.0, "max_score": 11.0, "status": "ok"}
              for name in ("+cmd", "-2+3", "@SUM(A1)", "\tTAB", "alice")]
-    write_gradebook(tmp_path, "convolution", rows)
+    write_gradebook(tmp_path, "convolution", ClassSettings("convolution"), rows)
     cells = [row["student"] for row in csv.DictReader((tmp_path / "gradebook.csv").open())]
     assert cells == ["'" + hostile, "'+cmd", "'-2+3", "'@SUM(A1)", "'\tTAB", "alice"]
     assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for cell in cells)

@@ -2,6 +2,7 @@
 
 import ast
 import html
+import re
 import json
 import os
 import shutil
@@ -81,7 +82,16 @@ def test_does_no_generated_page_show_reference_code_hidden_tests_or_grader_paths
     pages = list(out.rglob("*.html"))
     assert len(pages) == 6
     for page in pages:
-        text = html.unescape(page.read_text())
+        text = page.read_text()
+        if page.name == "report.html":
+            # The TA's similarity section shows what students submitted (one of them submitted the reference):
+            # each code view must be a submission's own text, and the rest of the page holds no staff line.
+            views = re.findall(r"<pre>(.*?)</pre>", text.split("<h2>Similar submissions</h2>")[1], re.DOTALL)
+            submitted = {line for path in out.parent.glob("class*/*.py") for line in path.read_text().splitlines()}
+            shown = {line for view in views for line in html.unescape(re.sub("</?mark>", "", view)).splitlines()}
+            assert views and shown <= submitted | {""}, shown - submitted
+            text = re.sub(r"<details class=\"pair\".*?</details>", "", text, flags=re.DOTALL)
+        text = html.unescape(text)
         leaks = [line for line in forbidden if line in text]
         assert not leaks, (page, leaks[:3])
         for path in (str(ROOT), "solutions/", "autograder/suites", "def test_"):

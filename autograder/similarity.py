@@ -1,0 +1,184 @@
+"""Leads for a person to look at: pairs of submissions whose student-written code is alike.
+
+copydetect does the comparison (winnowed k-gram fingerprints, as in MOSS; names, strings and
+comments are normalised away, so renaming variables or rewording comments does not hide a
+copy). What is compared is what the grader would run: the definitions the loader keeps
+(``autograder.load``), never the training runs, prints or plots around them. The released
+notebook's code (the stubs, the given helpers and set-up) and the released helper modules are
+copydetect's boilerplate: fingerprints found there are removed first, so an untouched stub
+matches nothing and only what students wrote counts.
+
+The pairs are shown only in the TA's ``report.html``; a student's feedback page never
+shows another student's code. A high score is a reason to read two submissions side by side,
+not a verdict: short functions that follow the lecture closely look alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.load import SubmissionError, load_submission
+
+RELEASE_DIR = Path(__file__).resolve().parents[1] / "release"
+THRESHOLD = 0.6          # share of the student-written code of either submission found in the other
+MIN_TOKENS = 60          # fewer fingerprinted characters than this: too little student code to compare
+MAX_SOURCE = 200_000     # characters of kept code per submission; more is cut (and said)
+LISTED_PAIRS = 200       # pairs listed in report.html, most alike first; the rest are counted
+SHOWN_PAIRS = 30         # of those, pairs drawn side by side
+
+
+@dataclass
+class Pair:
+    first: str
+    second: str
+    similarity: tuple[float, float]   # share of each one's fingerprinted code found in the other
+    first_html: str = ""              # the code, HTML-escaped, with the matching parts marked
+    second_html: str = ""
+
+    @property
+    def score(self) -> float:
+        return max(self.similarity)
+
+
+@dataclass
+class SimilarityReport:
+    pairs: list[Pair]                 # the most alike, at most LISTED_PAIRS
+    above_threshold: int              # how many pairs reach the threshold in all
+    compared: int
+    too_short: list[str]
+    unreadable: list[str]
+    threshold: float
+    boilerplate: list[str]
+
+
+def _shape(statement: ast.stmt) -> str:
+    """A statement's structure without docstrings or string values: the same for a stub left untouched,
+    whatever its docstring, message or formatting."""
+    statement = copy.deepcopy(statement)
+    for node in ast.walk(statement):
+        if hasattr(node, "decorator_list"):
+            node.decorator_list = []  # @torch.no_grad() kept or dropped, a stub is a stub
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = ""  # a stub's message, reworded by the release, is still the stub
+    return ast.dump(statement, annotate_fields=False)
+
+
+def _statements(code: str) -> list[ast.stmt]:
+    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in code.splitlines()]
+    try:
+        return ast.parse("\n".join(lines)).body
+    except SyntaxError:
+        return []
+
+
+def student_code(path: Path, given: set[str] = frozenset()) -> str:
+    """The code the grader keeps from a submission, one definition after another, less every statement that
+    is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub."""
+    kept = []
+    for chunk in load_submission(path).chunks:
+        statements = _statements(chunk.code)
+        if statements and all(_shape(statement) in given for statement in statements):
+            continue
+        kept.append(chunk.code.strip("\n"))
+    return "\n\n".join(kept)[:MAX_SOURCE]
+
+
+def boilerplate_sources(assignment: str, release_dir: Path = RELEASE_DIR) -> dict[str, str]:
+    """What every student was given: the released notebook's code cells and the helper modules beside it."""
+    import nbformat
+
+    folder = release_dir / assignment
+    sources = {}
+    notebook = folder / f"{assignment}.ipynb"
+    if notebook.is_file():
+        cells = nbformat.read(notebook, as_version=4).cells
+        sources.update({f"{notebook.name}, cell {number}": cell.source for number, cell in enumerate(cells, 1)
+                        if cell.cell_type == "code"})
+    for helper in sorted(folder.glob("*.py")):
+        sources[helper.name] = helper.read_text()
+    return sources
+
+
+def _candidates(prints: dict, threshold: float) -> list[tuple[float, float, str, str]]:
+    """Every pair whose share of shared fingerprints reaches ``threshold`` for either side, as (smaller share,
+    larger share, first, second), most alike first.
+
+    copydetect's own CopyDetector calls compare_files on every pair, in Python: for 300 students that is
+    44,850 calls and half a minute here. One sparse product (students x fingerprints) counts the shared
+    fingerprints of every pair at once instead; compare_files then measures and marks only the pairs that
+    the report shows."""
+    import numpy as np
+    from scipy import sparse
+
+    students = sorted(prints)
+    if len(students) < 2:
+        return []
+    hashes = [np.fromiter(prints[student].hashes, dtype=np.int64) for student in students]
+    values, columns = np.unique(np.concatenate(hashes), return_inverse=True)
+    rows = np.repeat(np.arange(len(students)), [len(h) for h in hashes])
+    matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, columns)),
+                               shape=(len(students), len(values)))
+    shared = sparse.triu(matrix @ matrix.T, k=1).tocoo()
+    sizes = np.array([len(h) for h in hashes], dtype=float)
+    first_share, second_share = shared.data / sizes[shared.row], shared.data / sizes[shared.col]
+    low, high = np.minimum(first_share, second_share), np.maximum(first_share, second_share)
+    keep = np.flatnonzero(high >= threshold)
+    order = keep[np.lexsort((-high[keep], -low[keep]))]
+    return [(float(low[i]), float(high[i]), students[shared.row[i]], students[shared.col[i]]) for i in order]
+
+
+def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
+                 release_dir: Path = RELEASE_DIR) -> SimilarityReport:
+    """Compare every pair of ``submissions`` (objects with ``student`` and ``path``)."""
+    from copydetect import CodeFingerprint, compare_files
+    from copydetect.defaults import GUARANTEE_THRESHOLD, NOISE_THRESHOLD
+    from copydetect.utils import highlight_overlap
+
+    k, window = NOISE_THRESHOLD, GUARANTEE_THRESHOLD - NOISE_THRESHOLD + 1
+    given = boilerplate_sources(assignment, release_dir)
+    boilerplate = sorted({h for code in given.values()
+                          for h in CodeFingerprint("given.py", k, 1, language="python", fp=io.StringIO(code)).hashes})
+    shapes = {_shape(statement) for code in given.values() for statement in _statements(code)}
+    prints, too_short, unreadable = {}, [], []
+    for submission in submissions:
+        try:
+            code = student_code(submission.path, shapes)
+        except (SubmissionError, OSError, RecursionError, ValueError):
+            unreadable.append(submission.student)
+            continue
+        fingerprint = CodeFingerprint(f"{submission.student}.py", k, window, boilerplate, language="python",
+                                      fp=io.StringIO(code))
+        if fingerprint.token_coverage < MIN_TOKENS:
+            too_short.append(submission.student)
+        else:
+            prints[submission.student] = fingerprint
+    candidates = _candidates(prints, threshold)
+    # copydetect measures the listed pairs (its share: overlapping tokens over fingerprinted tokens), and they
+    # are ordered by its numbers; the fingerprint count above only chose them.
+    pairs = []
+    for _, _, first, second in candidates[:LISTED_PAIRS]:
+        _, similarity, slices = compare_files(prints[first], prints[second])
+        pair = Pair(first, second, (float(similarity[0]), float(similarity[1])))
+        pair.slices = slices
+        pairs.append(pair)
+    pairs.sort(key=lambda pair: (-min(pair.similarity), -pair.score, pair.first, pair.second))
+    for pair in pairs[:SHOWN_PAIRS]:
+        first_slices, second_slices = pair.slices
+        pair.first_html = highlight_overlap(prints[pair.first].raw_code, first_slices, "<mark>", "</mark>",
+                                            escape_html=True)[0]
+        pair.second_html = highlight_overlap(prints[pair.second].raw_code, second_slices, "<mark>", "</mark>",
+                                             escape_html=True)[0]
+    for pair in pairs:
+        del pair.slices
+    return SimilarityReport(pairs=pairs, above_threshold=len(candidates), compared=len(prints),
+                            too_short=sorted(too_short), unreadable=sorted(unreadable), threshold=threshold,
+                            boilerplate=sorted({name.split(",")[0] for name in given}))
