@@ -97,8 +97,10 @@ def write_gradebook(out: Path, assignment: str, chosen: ClassSettings, rows: lis
                                                             for r in rows])
 
 
-def export(out: str | Path, fmt: str, path: str | Path | None = None) -> tuple[Path, int, int]:
-    """Write OUT's gradebook in ``fmt`` (canvas, moodle, csv); return (path, students, missing)."""
+def export(out: str | Path, fmt: str, path: str | Path | None = None, column: str | None = None
+           ) -> tuple[Path, int, int]:
+    """Write OUT's gradebook in ``fmt`` (canvas, moodle, csv); return (path, students, missing). ``column``: the
+    score column's header (the assignment's name in the LMS; default: the assignment)."""
     out = Path(out)
     try:
         book = json.loads((out / GRADEBOOK_JSON).read_text())
@@ -108,7 +110,8 @@ def export(out: str | Path, fmt: str, path: str | Path | None = None) -> tuple[P
                           "`autograder grade SUBMISSIONS --out OUT` first") from None
     assignment = book["assignment"]
     roster = Roster.from_json(saved["roster"]) if saved.get("roster") else None
-    header, body = export_rows(fmt, assignment, float(sum(ASSIGNMENTS[assignment].values())), book["rows"], roster)
+    header, body = export_rows(fmt, assignment, float(sum(ASSIGNMENTS[assignment].values())), book["rows"], roster,
+                               column)
     path = Path(path) if path else out / f"{assignment}-{fmt}.csv"
     write_export(path, header, body)
     return path, len(book["rows"]), sum(r["status"] == "missing" for r in book["rows"])

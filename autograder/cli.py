@@ -271,13 +271,13 @@ def gradescope_main(*, assignment: str, out: str) -> int:
     return 0
 
 
-def export_main(*, out: str, fmt: str, output: str | None = None) -> int:
+def export_main(*, out: str, fmt: str, output: str | None = None, column: str | None = None) -> int:
     """Write a graded class's scores in a format an LMS imports."""
     from autograder.classbook import export
     from autograder.roster import RosterError
 
     try:
-        path, students, missing = export(out, fmt, output)
+        path, students, missing = export(out, fmt, output, column)
     except RosterError as error:
         print(f"autograder export: {error}", file=sys.stderr)
         return 2
@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", metavar="OUT", help="the --out folder of `autograder grade`")
     export.add_argument("--format", dest="fmt", required=True, choices=["canvas", "moodle", "csv"])
     export.add_argument("--output", "-o", metavar="FILE", help="default: OUT/<assignment>-<format>.csv")
+    export.add_argument("--column", metavar="NAME", help="the score column's header: the assignment's name in the "
+                        "LMS, e.g. 'Homework 3 (4521)' as Canvas's own export heads it (default: the assignment)")
     check = commands.add_parser("check", help="run a notebook's public checks from the terminal")
     check.add_argument("notebook", metavar="NOTEBOOK")
     check.add_argument("--assignment", "-a", choices=sorted(ASSIGNMENTS),
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return check_main(notebook=args.notebook, assignment=args.assignment)
         if args.command == "export":
-            return export_main(out=args.out, fmt=args.fmt, output=args.output)
+            return export_main(out=args.out, fmt=args.fmt, output=args.output, column=args.column)
         late_options = [name for name in ("late_cap", "extensions", "submitted_at") if getattr(args, name)]
         if args.late_penalty != "none":
             late_options.append("late_penalty")

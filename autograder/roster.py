@@ -11,10 +11,12 @@ the exports that use them. ``autograder export OUT --format canvas|moodle|csv`` 
 score column for the assignment (the score after any late penalty), in the layout each
 system documents for import:
 
-- **canvas**: the layout of Canvas's own gradebook export, which its import reads back:
-  ``Student, ID, SIS User ID, SIS Login ID, Section`` and one column named after the
-  assignment, with a ``Points Possible`` row under the header. A student with no submission
-  gets an empty cell, which Canvas leaves unchanged.
+- **canvas**: the layout of Canvas's own gradebook export, which its importer
+  (``GradebookImporter`` in canvas-lms) reads back: ``Student, ID, SIS User ID, SIS Login ID,
+  Section`` (the importer wants ``Student`` and ``ID`` first and ``Section`` last), one column
+  for the assignment, and a ``Points Possible`` row under the header. The importer finds a
+  student by ``ID`` (the Canvas user id), then by SIS user id or login, then by name. A student
+  with no submission gets an empty cell.
 - **moodle**: Moodle's CSV grade import (``grade/import/csv``) identifies each row by a
   column the teacher maps to the user's ID number, email address, username or id; a grade is
   a number, and an empty cell means no grade. The file has ``ID number`` and
@@ -98,9 +100,14 @@ class Roster:
         return cls([Person(**person) for person in data])
 
 
-def export_rows(fmt: str, assignment: str, max_score: float, rows: list[dict], roster: Roster | None
-                ) -> tuple[list[str], list[list]]:
-    """Header and rows of the ``fmt`` export, from the gradebook's rows (one per student, "missing" included)."""
+def export_rows(fmt: str, assignment: str, max_score: float, rows: list[dict], roster: Roster | None,
+                column: str | None = None) -> tuple[list[str], list[list]]:
+    """Header and rows of the ``fmt`` export, from the gradebook's rows (one per student, "missing" included).
+
+    ``column``: the score column's header, the assignment's name in the LMS (default: ``assignment``). Canvas
+    matches ``Title (id)``, as its own export heads a column, by id, and a bare title by title; a title it does
+    not know becomes a new assignment."""
+    column = column or assignment
     if fmt not in FORMATS:
         raise RosterError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
     if fmt in ("canvas", "moodle") and roster is None:
@@ -111,14 +118,14 @@ def export_rows(fmt: str, assignment: str, max_score: float, rows: list[dict], r
         return "" if row["status"] == "missing" else row["total"]
 
     if fmt == "canvas":
-        header = [*CANVAS_ID_COLUMNS, assignment]
+        header = [*CANVAS_ID_COLUMNS, column]
         body = [["    Points Possible", "", "", "", "", max_score]]
         for row in rows:
             person = roster.by_submission[row["student"]]
             body.append([person.name, person.id, person.sis_user_id, person.sis_login_id, person.section, score(row)])
         return header, body
     if fmt == "moodle":
-        header = [*MOODLE_ID_COLUMNS, assignment]
+        header = [*MOODLE_ID_COLUMNS, column]
         return header, [[roster.by_submission[row["student"]].id, roster.by_submission[row["student"]].email,
                          roster.by_submission[row["student"]].name, score(row)] for row in rows]
     header = ["submission", "lms_id", "name", "score", "max_score", "status", "score_before_penalty", "days_late",

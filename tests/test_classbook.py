@@ -18,7 +18,7 @@ from autograder.batch import Submission
 from autograder.cli import main
 from autograder.late import LatePolicy, LatePolicyError, Penalty, parse_time, policy_from_options
 from autograder.report import render_feedback
-from autograder.roster import (CANVAS_ID_COLUMNS, MOODLE_ID_COLUMNS, Roster, RosterError, export_rows)
+from autograder.roster import CANVAS_ID_COLUMNS, MOODLE_ID_COLUMNS, Roster, RosterError, export_rows, write_export
 from autograder.similarity import find_similar
 from submissions import SOLUTIONS, reference_source, stub_source, with_replacements
 
@@ -120,32 +120,65 @@ def rows_for_export():
             {"student": "ghost", "total": None, "status": "missing", "lms_id": "103", "name": "Gus Ghost"}]
 
 
-def test_is_the_canvas_export_in_the_layout_canvas_imports(tmp_path):
+def canvas_reads(header: list[str], body: list[list]) -> dict:
+    """What Canvas's GradebookImporter (canvas-lms, app/models/gradebook_importer.rb) takes from a CSV: the
+    header must have "Student" then "ID" first, the SIS User ID and SIS Login ID columns next, and "Section"
+    as the last student column; a row whose first cell says "Points Possible" sets the points; every other row
+    is a student, found by the ID column, with the grade under each assignment column."""
+    assert len(header) > 3 and re.search("Student", header[0]) and re.search("ID", header[1]), header
+    student_columns = 3
+    if re.search(r"SIS\s+User\s+ID", header[2]) and re.search(r"SIS\s+Login\s+ID", header[3]):
+        student_columns += 2
+    assert re.search("Section", header[student_columns - 1]), header
+    assignments = header[student_columns:]
+    read = {"assignments": assignments, "points": None, "grades": {}}
+    for row in body:
+        cells = [str(cell) for cell in row]
+        if re.search("Points Possible", cells[0]):
+            read["points"] = cells[student_columns:]
+            continue
+        read["grades"][cells[1]] = cells[student_columns:]
+    return read
+
+
+def test_is_the_canvas_export_read_by_canvas_importer_rules(tmp_path):
     roster = Roster.read(write(tmp_path / "roster.csv", ROSTER))
     header, body = export_rows("canvas", "shifted_mnist", 6.0, rows_for_export(), roster)
-    # Canvas's gradebook export, which its import reads back: these five identity columns in this order, then
-    # one column per assignment, and a "Points Possible" row under the header.
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "shifted_mnist"]
     assert tuple(header[:5]) == CANVAS_ID_COLUMNS
-    assert body[0] == ["    Points Possible", "", "", "", "", 6.0]
-    assert body[1:] == [["Doe, Ann", "101", "S1", "adoe", "A", 4.8], ["Ben Bo", "102", "S2", "bbo", "B", 6.0],
-                        ["Gus Ghost", "103", "S3", "gg", "B", ""]]  # missing: empty, which Canvas leaves as is
+    read = canvas_reads(header, body)
+    assert read["assignments"] == ["shifted_mnist"] and read["points"] == ["6.0"]
+    assert read["grades"] == {"101": ["4.8"], "102": ["6.0"], "103": [""]}  # missing: empty, not 0
+    assert body[1][:5] == ["Doe, Ann", "101", "S1", "adoe", "A"]
+    header, body = export_rows("canvas", "shifted_mnist", 6.0, rows_for_export(), roster, column="HW 3 (4521)")
+    assert canvas_reads(header, body)["assignments"] == ["HW 3 (4521)"]  # Canvas matches an existing one by id
 
 
 def test_is_the_moodle_export_one_moodle_can_map(tmp_path):
     roster = Roster.read(write(tmp_path / "roster.csv", ROSTER))
     header, body = export_rows("moodle", "shifted_mnist", 6.0, rows_for_export(), roster)
     assert header == [*MOODLE_ID_COLUMNS, "shifted_mnist"]
-    # Moodle's grade/import/csv maps a user by one column onto idnumber, email, username or id; "ID number"
-    # and "Email address" are its own export's headers for two of them. A grade is a number; "" is no grade.
+    # Moodle's grade/import/csv (classes/load_data.php) maps one column onto idnumber, email, username or id;
+    # "ID number" and "Email address" are its own export's headers for two of them. Each row needs that value,
+    # and a grade is a number, or "" / "-" for no grade (anything else aborts the whole import).
     assert {"ID number", "Email address"} <= set(header)
-    assert [row[0] for row in body] == ["101", "102", "103"] and [row[1] for row in body][0] == "ann@x.edu"
-    assert [row[-1] for row in body] == [4.8, 6.0, ""]
+    for row in body:
+        assert str(row[header.index("ID number")]) and "@" in row[header.index("Email address")]
+        grade = str(row[-1])
+        assert grade in ("", "-") or float(grade) >= 0
+    assert [row[0] for row in body] == ["101", "102", "103"] and [row[-1] for row in body] == [4.8, 6.0, ""]
     with pytest.raises(RosterError, match="grade with --roster"):
         export_rows("moodle", "shifted_mnist", 6.0, rows_for_export(), None)
     header, body = export_rows("csv", "shifted_mnist", 6.0, rows_for_export(), None)
     assert header[:6] == ["submission", "lms_id", "name", "score", "max_score", "status"]
     assert body[0][:4] == ["ann", "101", "Doe, Ann", 4.8] and body[0][6:9] == [6.0, 2, 20.0]
+
+
+def test_are_formula_cells_in_an_export_neutralised(tmp_path):
+    roster = Roster.read(write(tmp_path / "roster.csv", "submission,id,name\nann,101,=HYPERLINK(\"x\")\n"))
+    header, body = export_rows("canvas", "a", 6.0, [{"student": "ann", "total": 1.0, "status": "ok"}], roster)
+    path = write_export(tmp_path / "out.csv", header, body)
+    assert list(csv.reader(path.open()))[2][0] == "'=HYPERLINK(\"x\")"
 
 
 # -- similarity ----------------------------------------------------------------------------------------
@@ -244,9 +277,9 @@ def test_does_a_ta_get_roster_late_penalty_similarity_and_a_canvas_file(tmp_path
     assert main(["export", str(out), "--format", "canvas"]) == 0
     with open(out / "shifted_mnist-canvas.csv", newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == [*CANVAS_ID_COLUMNS, "shifted_mnist"] and lines[1][0].strip() == "Points Possible"
-    assert {line[1]: line[5] for line in lines[2:]} == {"100": "6.0", "101": "6.0", "102": "4.8", "103": "0.0",
-                                                        "104": ""}
+    read = canvas_reads(lines[0], lines[1:])
+    assert read["points"] == ["6.0"]
+    assert read["grades"] == {"100": ["6.0"], "101": ["6.0"], "102": ["4.8"], "103": ["0.0"], "104": [""]}
 
     # A targeted regrade without the options: the roster and the late policy saved in OUT/class.json still apply,
     # and no one else's files are rewritten.
