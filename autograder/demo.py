@@ -71,7 +71,7 @@ def ta_trial(folder: Path, console) -> None:
     with open(folder / "submitted-at.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "submitted_at"])
-        for student in students:  # renamed_copy came in two and a half days after the due date
+        for student in students:  # renamed_copy came in 2 days 10 hours after the due date (3 started days)
             writer.writerow([student, "2026-11-23 10:00" if student == "renamed_copy" else "2026-11-20 18:00"])
     summary = grade_class(submissions=class_folder, assignment="convolution", out=folder / "grades", force=True,
                           roster=Roster.read(folder / "roster.csv"),

@@ -26,7 +26,7 @@ from autograder.load import SubmissionError, load_submission
 RELEASE_DIR = Path(__file__).resolve().parents[1] / "release"
 THRESHOLD = 0.6          # share of the student-written code of either submission found in the other
 MIN_TOKENS = 60          # fewer fingerprinted characters than this: too little student code to compare
-MAX_SOURCE = 200_000     # characters of kept code per submission; more is cut (and said)
+MAX_SOURCE = 200_000     # characters of kept code per submission compared; the rest is not
 LISTED_PAIRS = 200       # pairs listed in report.html, most alike first; the rest are counted
 SHOWN_PAIRS = 30         # of those, pairs drawn side by side
 
