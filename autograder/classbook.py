@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.late import LatePolicy
+from autograder.report import per_question
 from autograder.results import write_json_atomic
 from autograder.roster import Person, Roster, RosterError, export_rows, write_export
 from autograder.suites import ASSIGNMENTS
@@ -63,12 +64,10 @@ def columns(assignment: str, chosen: ClassSettings) -> list[str]:
 
 def row(saved: dict, assignment: str, chosen: ClassSettings) -> dict:
     """A student's gradebook row: the score per question, and the total after any late penalty."""
-    per_question = {question: 0.0 for question in ASSIGNMENTS[assignment]}
-    for test in saved["tests"]:
-        if test["question"] in per_question:
-            per_question[test["question"]] += test["score"]
+    earned = {question: points for question, (points, _) in per_question(saved).items()}
     late = saved.get("late")
-    result = {"student": saved["student"], **per_question,
+    result = {"student": saved["student"], **{question: earned.get(question, 0.0)
+                                              for question in ASSIGNMENTS[assignment]},
               "total": late["score_after"] if late else saved["score"], "max_score": saved["max_score"],
               "status": saved["status"]}
     if chosen.roster:
@@ -92,7 +91,7 @@ def write_gradebook(out: Path, assignment: str, chosen: ClassSettings, rows: lis
     from autograder.batch import write_csv_atomic
 
     names = columns(assignment, chosen)
-    write_json_atomic(out / GRADEBOOK_JSON, {"assignment": assignment, "columns": names, "rows": rows})
+    write_json_atomic(out / GRADEBOOK_JSON, {"assignment": assignment, "rows": rows})
     return write_csv_atomic(out / "gradebook.csv", names, [{name: value for name, value in r.items() if name in names}
                                                             for r in rows])
 

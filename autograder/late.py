@@ -106,11 +106,14 @@ class LatePolicy:
     submitted_at: dict[str, datetime] = field(default_factory=dict)   # student -> time, from --submitted-at
 
     def submission_time(self, student: str, path: Path) -> datetime | None:
-        """From --submitted-at when it names the student, else nbgrader's timestamp.txt beside the file."""
+        """From --submitted-at when it names the student, else nbgrader's timestamp.txt beside the file (in
+        submitted/<student>/<assignment>/)."""
         if student in self.submitted_at:
             return self.submitted_at[student]
         stamp = Path(path).parent / NBGRADER_TIMESTAMP
-        if stamp.is_file():
+        # Only in nbgrader's submitted/<student>/<assignment>/: a timestamp.txt that happens to lie in a flat
+        # folder of submissions would otherwise date every student in it.
+        if Path(path).parent.parent.name == student and stamp.is_file():
             return parse_time(stamp.read_text(errors="replace").strip(), where=str(stamp))
         return None
 
@@ -149,26 +152,27 @@ class LatePolicy:
                    submitted_at={s: datetime.fromisoformat(t) for s, t in data["submitted_at"].items()})
 
 
-def read_csv(path: str | Path, required: tuple[str, ...], what: str, one_of: tuple[str, ...] = ()) -> list[dict]:
+def read_csv(path: str | Path, required: tuple[str, ...], what: str, one_of: tuple[str, ...] = (),
+             error: type[ValueError] = LatePolicyError) -> list[dict]:
     """Rows of a small CSV a TA wrote (Excel's BOM allowed), with the required columns checked by name
-    (and at least one of ``one_of``, when given)."""
+    (and at least one of ``one_of``, when given); a problem raises ``error``."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             missing = [name for name in required if name not in header]
             if missing:
-                raise LatePolicyError(f"{what} {path} has no column {', '.join(missing)} (its header: "
+                raise error(f"{what} {path} has no column {', '.join(missing)} (its header: "
                                       f"{', '.join(header) or 'empty'}; expected {', '.join(required)})")
             if one_of and not set(one_of) & set(header):
-                raise LatePolicyError(f"{what} {path} needs a column {' or '.join(one_of)} (its header: "
+                raise error(f"{what} {path} needs a column {' or '.join(one_of)} (its header: "
                                       f"{', '.join(header)})")
             return [{(key or "").strip(): (value or "").strip() for key, value in row.items()}
                     for row in reader if any((value or "").strip() for value in row.values())]
     except OSError as error:
-        raise LatePolicyError(f"cannot read {what} {path}: {error.strerror}") from None
+        raise error(f"cannot read {what} {path}: {error.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as error:
-        raise LatePolicyError(f"{what} {path} is not a UTF-8 CSV file ({error})") from None
+        raise error(f"{what} {path} is not a UTF-8 CSV file ({error})") from None
 
 
 def _per_student(path: str | Path, what: str, columns: tuple[str, ...], due: datetime | None = None

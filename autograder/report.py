@@ -302,8 +302,8 @@ def _late_section(results: list[dict]) -> str:
                    if saved["late"]["days_late"])
     on_time = sum(not saved["late"]["days_late"] for saved in late)
     return ("<h2>Late work</h2>"
-            f"<p class=\"muted\">{on_time} of {len(late)} on time. Scores elsewhere in this report are before the "
-            "penalty; the gradebook's total is after it.</p>"
+            f"<p class=\"muted\">{on_time} of {len(late)} on time. The statistics and plots of this report use the "
+            "scores before the penalty; the Students table below and the gradebook's total are after it.</p>"
             + (f"<table id=\"late\"><thead><tr><th>student</th><th>submitted</th><th>due</th>"
                "<th class=\"number\">days late</th><th class=\"number\">penalty</th>"
                "<th class=\"number\">before</th><th class=\"number\">after</th></tr></thead>"

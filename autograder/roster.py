@@ -31,7 +31,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.late import LatePolicyError, read_csv
+from autograder.late import read_csv
 
 ROSTER_REQUIRED = ("submission", "id", "name")
 ROSTER_OPTIONAL = ("sis_user_id", "sis_login_id", "section", "email")
@@ -64,10 +64,7 @@ class Roster:
 
     @classmethod
     def read(cls, path: str | Path) -> Roster:
-        try:
-            rows = read_csv(path, ROSTER_REQUIRED, "roster")
-        except LatePolicyError as error:
-            raise RosterError(str(error)) from None
+        rows = read_csv(path, ROSTER_REQUIRED, "roster", error=RosterError)
         people, seen = [], {"submission": {}, "id": {}}
         for number, row in enumerate(rows, 2):
             for column in ROSTER_REQUIRED:
@@ -126,8 +123,8 @@ def export_rows(fmt: str, assignment: str, max_score: float, rows: list[dict], r
         return header, body
     if fmt == "moodle":
         header = [*MOODLE_ID_COLUMNS, column]
-        return header, [[roster.by_submission[row["student"]].id, roster.by_submission[row["student"]].email,
-                         roster.by_submission[row["student"]].name, score(row)] for row in rows]
+        people = [(roster.by_submission[row["student"]], row) for row in rows]
+        return header, [[person.id, person.email, person.name, score(row)] for person, row in people]
     header = ["submission", "lms_id", "name", "score", "max_score", "status", "score_before_penalty", "days_late",
               "penalty_percent", "submitted_at", "due"]
     return header, [[row["student"], row.get("lms_id", ""), row.get("name", ""), score(row), max_score,

@@ -164,21 +164,17 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
     candidates = _candidates(prints, threshold)
     # copydetect measures the listed pairs (its share: overlapping tokens over fingerprinted tokens), and they
     # are ordered by its numbers; the fingerprint count above only chose them.
-    pairs = []
+    pairs, slices = [], {}
     for _, _, first, second in candidates[:LISTED_PAIRS]:
-        _, similarity, slices = compare_files(prints[first], prints[second])
-        pair = Pair(first, second, (float(similarity[0]), float(similarity[1])))
-        pair.slices = slices
-        pairs.append(pair)
+        _, similarity, slices[first, second] = compare_files(prints[first], prints[second])
+        pairs.append(Pair(first, second, (float(similarity[0]), float(similarity[1]))))
     pairs.sort(key=lambda pair: (-min(pair.similarity), -pair.score, pair.first, pair.second))
     for pair in pairs[:SHOWN_PAIRS]:
-        first_slices, second_slices = pair.slices
+        first_slices, second_slices = slices[pair.first, pair.second]
         pair.first_html = highlight_overlap(prints[pair.first].raw_code, first_slices, "<mark>", "</mark>",
                                             escape_html=True)[0]
         pair.second_html = highlight_overlap(prints[pair.second].raw_code, second_slices, "<mark>", "</mark>",
                                              escape_html=True)[0]
-    for pair in pairs:
-        del pair.slices
     return SimilarityReport(pairs=pairs, above_threshold=len(candidates), compared=len(prints),
                             too_short=sorted(too_short), unreadable=sorted(unreadable), threshold=threshold,
                             boilerplate=sorted({name.split(",")[0] for name in given}))

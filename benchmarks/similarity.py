@@ -101,7 +101,8 @@ def measure(kind: str, folder: Path, assignment: str) -> dict:
                                   results=results, similarity=report))
     render_s = time.monotonic() - started
     planted = [f"{p.first}-{p.second}" for p in report.pairs[:10]]
-    return {"class": kind, "students": len(submissions), "pairs above": report.above_threshold, "listed": len(report.pairs),
+    return {"class": kind, "students": len(submissions), "pairs above": report.above_threshold,
+            "listed": len(report.pairs),
             "planted in top 10": sum(("duplicate" in name or "renamed" in name) for name in planted),
             "compare s": compare_s, "report s": render_s, "report KiB": page.stat().st_size / 1024,
             "browser load s": browser_load_seconds(page)}

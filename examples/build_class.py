@@ -32,6 +32,25 @@ def _cheat():
 CHEAT = _cheat()
 '''
 
+def sets_its_own_score(assignment: str, signature: str, total: int, returns: str) -> str:
+    """A submission whose ``signature`` function writes a full-marks results.json wherever it can, prints it,
+    and returns ``returns``."""
+    name = signature.split("(")[0]
+    return with_replacements(assignment, {name: f'''
+def {signature}:
+    import json, os
+    forged = {{"score": {total}, "tests": [{{"name": "everything", "score": {total}, "max_score": {total}}}]}}
+    for path in ("/autograder/results/results.json", "results.json", os.path.expanduser("~/results.json")):
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            json.dump(forged, open(path, "w"))
+        except OSError:
+            pass
+    print(json.dumps(forged))
+    return {returns}
+'''})
+
+
 HOSTILE = {
     "convolution": {
         "hostile_patches_the_grader": lambda: stub_source("convolution").replace(
@@ -102,19 +121,9 @@ def blur(x, kernel):
             print(path.read_text())
     raise RuntimeError("no answers found")
 '''}),
-        "hostile_sets_its_own_score": lambda: with_replacements("deconvolution", {"gradient_descent": '''
-def gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0):
-    import json, os
-    forged = {"score": 15, "tests": [{"name": "everything", "score": 15, "max_score": 15}]}
-    for path in ("/autograder/results/results.json", "results.json", os.path.expanduser("~/results.json")):
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            json.dump(forged, open(path, "w"))
-        except OSError:
-            pass
-    print(json.dumps(forged))
-    return x0, [0.0] * steps
-'''}),
+        "hostile_sets_its_own_score": lambda: sets_its_own_score(
+            "deconvolution", "gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0)", 15,
+            "x0, [0.0] * steps"),
     },
     "what_networks_see": {
         "hostile_reads_the_hidden_suite": lambda: with_replacements("what_networks_see", {"generate_image": '''
@@ -127,19 +136,9 @@ def generate_image(model, target, *, image_shape, mode="class", steps=100, lr=0.
     print([name for name in sys.modules if "suites" in name or "solutions" in name])
     return torch.zeros(image_shape), [0.0] * steps
 '''}),
-        "hostile_sets_its_own_score": lambda: with_replacements("what_networks_see", {"confusion_matrix": '''
-def confusion_matrix(model, loader, num_classes, device):
-    import json, os
-    forged = {"score": 17, "tests": [{"name": "everything", "score": 17, "max_score": 17}]}
-    for path in ("/autograder/results/results.json", "results.json", os.path.expanduser("~/results.json")):
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            json.dump(forged, open(path, "w"))
-        except OSError:
-            pass
-    print(json.dumps(forged))
-    return torch.eye(num_classes, dtype=torch.int64) * 100
-'''}),
+        "hostile_sets_its_own_score": lambda: sets_its_own_score(
+            "what_networks_see", "confusion_matrix(model, loader, num_classes, device)", 17,
+            "torch.eye(num_classes, dtype=torch.int64) * 100"),
     },
 }
 

@@ -63,6 +63,7 @@ def test_is_an_nbgrader_timestamp_read_and_a_file_mtime_never_used(tmp_path):
     policy = policy_from_options(due=DUE, penalty="zero")
     assert policy.assess("ann", notebook).days_late == 0
     stray = write(tmp_path / "flat" / "ben.py", "x = 1")
+    write(stray.parent / "timestamp.txt", "2026-11-20 22:00:00 UTC")  # not nbgrader's layout: not ben's time
     with pytest.raises(LatePolicyError, match="no submission time for ben.*never used"):
         policy.check([Submission("ben", stray)])
 
