@@ -52,6 +52,18 @@ def _degenerate(value) -> bool:
     return False
 
 
+def _bounded(value, name: str) -> torch.Tensor:
+    """A helper's answer the reference may compute on: a tensor of at most CALLBACK_MAX_ELEMENTS numbers, so a
+    helper cannot make the grader's own computation large (the cap the channel puts on the grader's answers)."""
+    from autograder.sandbox import CALLBACK_MAX_ELEMENTS, _extent
+
+    tensor = as_tensor(value, what=name)
+    if _extent(tensor) > CALLBACK_MAX_ELEMENTS:
+        raise GradingFailure(f"{name} returned {tuple(tensor.shape)}: more than the {CALLBACK_MAX_ELEMENTS} numbers "
+                             "the grader computes with")
+    return tensor
+
+
 def _run(reference, args, seed: int | None):
     """The reference, from the same random state the worker gives the student's call (``seed``)."""
     with torch.random.fork_rng(devices=[]):
@@ -74,8 +86,7 @@ def carried_forward(student, module: ModuleType, function: str, *args, helpers: 
     try:
         replacements = {name: as_tensor(student.get(name), what=name) for name in constants}
         for name in helpers:
-            replacements[name] = (lambda helper: lambda *a, **k: as_tensor(student(helper, *a, **k),
-                                                                           what=helper))(name)
+            replacements[name] = (lambda helper: lambda *a, **k: _bounded(student(helper, *a, **k), helper))(name)
         with _replaced(module, replacements):
             own = _run(reference, args, seed)
     except GradingFailure as failure:

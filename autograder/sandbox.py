@@ -16,6 +16,7 @@ message written for the student, so it costs that test and nothing else."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import resource
 import shutil
@@ -73,8 +74,10 @@ class WorkerStartError(RuntimeError):
 PROJECT_ROOT = isolation.PROJECT_ROOT
 # Folders of this project that student code must not read: answers, hidden tests, sources, history.
 HIDDEN_PROJECT_PATHS = ("solutions", "autograder/suites", "assignments", "tests", "benchmarks", "examples", ".git")
-SANDBOX_UID_BASE = 61000
-CALLBACK_MAX_ELEMENTS = 100_000  # a helper answered by the grader (StudentCode.call's through_grader)  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
+SANDBOX_UID_BASE = 61000  # one uid per parallel slot, so RLIMIT_NPROC is counted per student
+# A helper answered by the grader (StudentCode.call's through_grader) takes and gives at most this many numbers:
+# the grader's own memory and time are not the student's to spend (the suites' inputs are a few hundred numbers).
+CALLBACK_MAX_ELEMENTS = 100_000
 
 
 class WeakIsolationWarning(UserWarning):
@@ -262,23 +265,26 @@ def _apply_limits(limits: Limits, limit_processes: bool) -> None:
 
 @dataclass
 class Reply:
-    """A successful call: the decoded value, tensors passed in as they were afterwards, model reports, ops."""
+    """A successful call: the decoded value, tensors passed in as they were afterwards, and what the worker
+    read of each model after the call (``zoo.describe_model``: state_dict, hooks, probe)."""
 
     value: Any
     args_after: list
     models: list[dict] = field(default_factory=list)
-    ops: list[str] = field(default_factory=list)
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, depth: int = 0) -> Any:
+    """Markers back into what they stand for. The worker's own encoder nests at most 20 deep (to_wire)."""
+    if depth > 32:
+        raise RecursionError("nested too deeply")
     if isinstance(value, dict):
         if set(value) == {protocol.UNSUPPORTED_KEY}:
             return Unsupported(str(value[protocol.UNSUPPORTED_KEY]))
         if set(value) == {protocol.NUMPY_KEY} and isinstance(value[protocol.NUMPY_KEY], torch.Tensor):
             return NumpyArray(value[protocol.NUMPY_KEY])
-        return {key: _decode(item) for key, item in value.items()}
+        return {key: _decode(item, depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_decode(item) for item in value)
+        return type(value)(_decode(item, depth + 1) for item in value)
     return value
 
 
@@ -302,9 +308,13 @@ def _describe_exit(returncode: int | None, limits: Limits) -> str:
     return f"exit code {returncode}"
 
 
-def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Popen, int, int, str]:
+def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str] = frozenset()
+                  ) -> tuple[subprocess.Popen, int, int, str]:
     """Start ``python -m autograder.worker`` with a pipe each way. Returns (process, send_fd, receive_fd, tmpdir).
 
+    ``blocks``: what the worker switches off before it loads student code (autograder.blocks). The grader's ends
+    of the pipes are non-blocking: every write and read has a deadline, so a worker that stops reading or
+    writing never holds the grader.
     Raises IsolationUnavailable (before starting anything) when no isolation works on this machine.
     """
     plan = confinement.resolve()
@@ -313,7 +323,8 @@ def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Po
     workdir = tempfile.mkdtemp(prefix="autograder-worker-")  # the grader's; the worker writes only in home/
     home = Path(workdir, "home")
     home.mkdir()
-    command = [sys.executable, "-m", "autograder.worker", str(to_worker_read), str(from_worker_write)]
+    command = [sys.executable, "-m", "autograder.worker", str(to_worker_read), str(from_worker_write),
+               ",".join(sorted(blocks))]
     ruleset = None
     if plan.mode == "bwrap":
         env = isolation.worker_environment(home="/tmp", python_path=str(isolation.runtime_copy()),
@@ -350,6 +361,8 @@ def launch_worker(limits: Limits, confinement: Isolation) -> tuple[subprocess.Po
         os.close(to_worker_read), os.close(from_worker_write)
         if ruleset is not None:
             os.close(ruleset)
+    os.set_blocking(to_worker_write, False)
+    os.set_blocking(from_worker_read, False)
     return process, to_worker_write, from_worker_read, workdir
 
 
@@ -368,67 +381,172 @@ def describe_arguments(args: tuple, kwargs: dict) -> str:
     return ", ".join(parts)
 
 
+class MalformedReply(StudentFailure):
+    """The worker sent something that is not an answer of the protocol: the student's code wrote to or rewrote
+    the channel. It costs the test, never the grader."""
+
+
+def _extent(value: Any, depth: int = 0) -> int:
+    """How many numbers ``value`` stands for, counting every axis of a tensor at least once: a (0, 2**26) tensor
+    weighs 2**26, since an answer computed from it can reach that size."""
+    if depth > 32:
+        raise RecursionError("nested too deeply")
+    if isinstance(value, torch.Tensor):
+        return math.prod(max(1, size) for size in value.shape)
+    if isinstance(value, NumpyArray):
+        return _extent(value.tensor, depth + 1)
+    if isinstance(value, (list, tuple)):
+        return len(value) + sum(_extent(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return len(value) + sum(_extent(item, depth + 1) for item in value.values())
+    if isinstance(value, str):
+        return len(value)
+    return 1
+
+
+def _on_meta(value: Any) -> Any:
+    """The same arguments with every tensor on torch's meta device: shapes and dtypes, no memory."""
+    if isinstance(value, NumpyArray):
+        value = value.tensor
+    if isinstance(value, torch.Tensor):
+        return torch.empty(value.shape, dtype=value.dtype, device="meta")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_meta(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _on_meta(item) for key, item in value.items()}
+    return value
+
+
+def _is_tensor_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def _check_reply(reply: dict, op: str) -> None:
+    """Raise MalformedReply unless ``reply`` has the shape the worker's own code gives an ``op`` reply."""
+    def bad(what: str):
+        raise MalformedReply(f"the process running your code sent the grader a malformed answer ({what}). Code "
+                             "that writes to the grader's pipes or rewrites the worker costs the tests it reaches.")
+
+    if not isinstance(reply.get("output", ""), str):
+        bad("its output is not text")
+    if op == "load":
+        if not isinstance(reply.get("defined"), dict) or not all(
+                isinstance(k, str) and type(v) is bool for k, v in reply["defined"].items()):
+            bad("the names defined")
+        if not isinstance(reply.get("errors"), list) or not all(isinstance(e, str) for e in reply["errors"]):
+            bad("the loading errors")
+        return
+    if type(reply.get("ok")) is not bool:
+        bad("no ok flag")
+    if not reply["ok"]:
+        error = reply.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("kind"), str) or not all(
+                isinstance(error.get(key, ""), str) for key in ("function", "type", "message", "traceback")):
+            bad("an error without its kind, type and message")
+        return
+    if "value" not in reply:
+        bad("no value")
+    if op == "call":
+        if not isinstance(reply.get("args_after"), list) or not isinstance(reply.get("models", []), list):
+            bad("the arguments after the call")
+        for model in reply.get("models", []):
+            if not (isinstance(model, dict) and _is_tensor_dict(model.get("state_dict")) and type(model.get("hooks"))
+                    is int and isinstance(model.get("probe"), (torch.Tensor, str))):
+                bad("a model's report")
+
+
+@dataclass
+class _Worker:
+    """One worker process: its pipes, its folder, the blocks it runs under and what its load reported."""
+
+    process: subprocess.Popen
+    send_fd: int
+    receive_fd: int
+    workdir: str
+    blocks: frozenset
+    defined: dict = field(default_factory=dict)
+    load_errors: list = field(default_factory=list)
+    loaded: bool = False
+
+
 class StudentCode:
-    """A proxy to one submission's code, running in a worker process that is restarted after a crash."""
+    """A proxy to one submission's code, running in worker processes that are restarted after a crash.
+
+    ``blocks`` (autograder.blocks kinds) hold for every worker of this submission; a call may ask for more
+    (``call(..., blocks=...)``), and is then run in a worker of its own that was started with them, before
+    the student's code was loaded into it."""
 
     def __init__(self, submission: LoadedSubmission, limits: Limits | None = None,
-                 isolation: Isolation | None = None):
+                 isolation: Isolation | None = None, blocks=()):
         self.submission = submission
         self.limits = limits or Limits()
         self.isolation = isolation or default_isolation()
         self.isolation.resolve()  # refuse now, before any student code, when nothing can isolate it
+        self.blocks = frozenset(blocks)
         self.deadline = time.monotonic() + self.limits.submission_timeout_s
-        self.process: subprocess.Popen | None = None
-        self.defined: dict[str, bool] = {}
+        self._workers: dict[frozenset, _Worker] = {}
+        self._failed: dict[frozenset, str] = {}  # workers whose loading timed out or crashed: said once per call
+        self.defined: dict[str, bool] = {}       # what the student's code defines (its first worker's load)
         self.load_errors: list[str] = []
-        self.load_failure: str | None = None   # set when loading itself timed out or crashed
-        self.events: list[str] = []            # "timeout" / "crashed", for the submission's status
-        self.output: list[str] = []            # student output since the last drain
-        self.notes: list[str] = []             # what a test wants the student told, pass or fail
+        self.load_failure: str | None = None    # set when loading itself timed out or crashed
+        self.events: list[str] = []             # "timeout" / "crashed", for the submission's status
+        self.output: list[str] = []             # student output since the last drain
+        self.notes: list[str] = []              # what a test wants the student told, pass or fail
+        self.answered: set[str] = set()         # helpers the grader answered (through_grader) for this submission
         self._request_id = 0
-        self._loaded = False
 
     # -- process management -----------------------------------------------------------------
     def prelaunch(self) -> None:
         """Start the worker now, so its `import torch` overlaps with the grader's own start-up work."""
-        if self.process is None and not self.load_failure:
-            self.process, self._send_fd, self._receive_fd, self._workdir = launch_worker(self.limits, self.isolation)
+        if self.blocks not in self._workers and not self.load_failure:
+            self._workers[self.blocks] = _Worker(*launch_worker(self.limits, self.isolation, self.blocks),
+                                                 blocks=self.blocks)
 
-    def _start(self) -> None:
-        self.prelaunch()
+    def _start(self, blocks: frozenset) -> _Worker:
+        if blocks not in self._workers:
+            self._workers[blocks] = _Worker(*launch_worker(self.limits, self.isolation, blocks), blocks=blocks)
+        worker = self._workers[blocks]
         try:  # the worker says "ready" before it sees any student code: failing before that is our fault
-            protocol.receive(self._receive_fd, timeout=self.limits.load_timeout_s)
+            ready = protocol.receive(worker.receive_fd, timeout=self.limits.load_timeout_s)
+            if not (isinstance(ready, dict) and ready.get("ready") and ready.get("blocks") == sorted(blocks)):
+                raise protocol.ProtocolError(f"unexpected first message {ready!r:.200}")
         except (EOFError, protocol.ReceiveTimeout, protocol.ProtocolError) as error:
-            log = Path(self._workdir, "launcher.log").read_text(errors="replace")[-2000:]
-            self._kill()
-            raise WorkerStartError(f"the worker process could not start ({type(error).__name__}): {log}") from None
+            log = Path(worker.workdir, "launcher.log").read_text(errors="replace")[-2000:]
+            self._kill(worker)
+            raise WorkerStartError(f"the worker process could not start ({type(error).__name__}: {error}): "
+                                   f"{log}") from None
         chunks = [(chunk.label, chunk.code) for chunk in self.submission.chunks]
         try:
-            reply = self._exchange({"op": "load", "chunks": chunks}, self.limits.load_timeout_s, "loading your code")
+            reply = self._exchange(worker, {"op": "load", "chunks": chunks}, self.limits.load_timeout_s,
+                                   "loading your code")
         except StudentFailure as failure:
-            self.load_failure = str(failure)
+            self._failed[blocks] = str(failure)
+            if blocks == self.blocks:
+                self.load_failure = str(failure)
             raise
-        self.defined, self.load_errors = reply["defined"], reply["errors"]
-        self._loaded = True
+        worker.defined, worker.load_errors, worker.loaded = reply["defined"], reply["errors"], True
+        if blocks == self.blocks:
+            self.defined, self.load_errors = worker.defined, worker.load_errors
+        return worker
 
-    def _kill(self) -> None:
-        if self.process is None:
-            return
+    def _kill(self, worker: _Worker) -> None:
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(worker.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.process.wait()
-        for fd in (self._send_fd, self._receive_fd):
+        worker.process.wait()
+        for fd in (worker.send_fd, worker.receive_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        shutil.rmtree(self._workdir, ignore_errors=True)
-        self.process, self._loaded = None, False
+        shutil.rmtree(worker.workdir, ignore_errors=True)
+        if self._workers.get(worker.blocks) is worker:
+            del self._workers[worker.blocks]
 
     def close(self) -> None:
-        self._kill()
+        for worker in list(self._workers.values()):
+            self._kill(worker)
 
     def __enter__(self):
         return self
@@ -436,29 +554,59 @@ class StudentCode:
     def __exit__(self, *exc):
         self.close()
 
-    def ensure_started(self) -> None:
+    def _worker(self, extra=()) -> _Worker:
+        """The loaded worker for these blocks (the submission's own, plus ``extra``), started if need be."""
+        blocks = self.blocks | frozenset(extra)
         if self.load_failure:
             raise WorkerCrashed(self.load_failure)
-        if self.process is None or not self._loaded:
-            self._start()
+        if blocks in self._failed:
+            raise WorkerCrashed(self._failed[blocks])
+        worker = self._workers.get(blocks)
+        if worker is not None and worker.loaded:
+            return worker
+        if blocks != self.blocks:
+            self._worker()  # the submission's own worker first: it says what the code defines
+        return self._start(blocks)
 
+    def ensure_started(self) -> None:
+        self._worker()
+
+    # -- the channel ------------------------------------------------------------------------------
     def _answer_callback(self, frame: dict, callbacks: dict) -> dict:
         """A helper the worker asks the grader for (``through_grader``): the grader's own function, run here on
-        the decoded arguments. Its answer is all that crosses back."""
-        function = callbacks.get(frame["callback"])
+        the decoded arguments. Its answer is all that crosses back, and it is never larger than
+        CALLBACK_MAX_ELEMENTS numbers: the size is worked out on torch's meta device (shapes only) first."""
+        name, args, kwargs = frame.get("callback"), frame.get("args", []), frame.get("kwargs", {})
+        if not isinstance(name, str) or not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict) \
+                or not all(isinstance(key, str) for key in kwargs):
+            raise MalformedReply("the process running your code sent the grader a malformed request for a helper "
+                                 "(its name, arguments or keywords are not of the protocol).")
+        function = callbacks.get(name)
         if function is None:
             return {"ok": False, "message": "not a helper the grader answers"}
-        arguments = [*frame.get("args", []), *frame.get("kwargs", {}).values()]
-        # The grader's own time is not the student's to spend: small inputs only (the suites' are tiny).
-        if sum(a.numel() for a in arguments if isinstance(a, torch.Tensor)) > CALLBACK_MAX_ELEMENTS:
-            return {"ok": False, "message": f"inputs larger than {CALLBACK_MAX_ELEMENTS} numbers are not answered"}
+        args, kwargs = _decode(list(args)), _decode(kwargs)
+        limit = (f"the grader answers {name} for inputs and outputs of at most {CALLBACK_MAX_ELEMENTS} numbers "
+                 "(counting every axis of a tensor, empty ones as 1)")
+        if _extent(args) + _extent(kwargs) > CALLBACK_MAX_ELEMENTS:
+            return {"ok": False, "message": f"inputs too large: {limit}"}
         try:
-            return {"ok": True, "value": protocol.to_wire(function(*_decode(frame.get("args", [])),
-                                                                   **_decode(frame.get("kwargs", {}))))}
+            with torch.no_grad():
+                predicted = _extent(function(*_on_meta(args), **_on_meta(kwargs)))
+        except Exception:
+            predicted = 0  # the real call below says what is wrong, in the helper's own words
+        if predicted > CALLBACK_MAX_ELEMENTS:
+            return {"ok": False, "message": f"the answer would be too large ({predicted} numbers): {limit}"}
+        try:
+            value = function(*args, **kwargs)
         except Exception as error:  # the student's arguments did not fit the helper: their mistake, said plainly
             return {"ok": False, "message": f"{type(error).__name__}: {str(error)[:300]}"}
+        if _extent(value) > CALLBACK_MAX_ELEMENTS:
+            return {"ok": False, "message": f"the answer is too large: {limit}"}
+        self.answered.add(name)
+        return {"ok": True, "value": protocol.to_wire(value)}
 
-    def _exchange(self, request: dict, timeout: float, activity: str, callbacks: dict | None = None) -> dict:
+    def _exchange(self, worker: _Worker, request: dict, timeout: float, activity: str,
+                  callbacks: dict | None = None) -> dict:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self.events.append("timeout")
@@ -469,36 +617,53 @@ class StudentCode:
         self._request_id += 1
         request = request | {"id": self._request_id}
         deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         try:
-            protocol.send(self._send_fd, request)
-            while True:  # frames with an older id are stale (e.g. from a process the student forked)
-                reply = protocol.receive(self._receive_fd, timeout=max(0.0, deadline - time.monotonic()))
-                if reply.get("id") == self._request_id and "callback" in reply:
-                    protocol.send(self._send_fd, self._answer_callback(reply, callbacks or {}))
+            # Every write and read is bounded by the call's deadline: a worker that stops reading (or asks for
+            # a large answer and never takes it) costs this call a timeout, never the grader its run.
+            protocol.send(worker.send_fd, request, timeout=left())
+            while True:
+                reply = protocol.receive(worker.receive_fd, timeout=left())
+                if not isinstance(reply, dict):
+                    raise MalformedReply(f"the process running your code sent the grader a "
+                                         f"{type(reply).__name__} instead of an answer.")
+                if type(reply.get("id")) is not int or reply["id"] != self._request_id:
+                    continue  # stale (say, from a process the student forked): not an answer to this request
+                if "callback" in reply:
+                    protocol.send(worker.send_fd, self._answer_callback(reply, callbacks or {}), timeout=left())
                     continue
-                if reply.get("id") == self._request_id:
-                    break
-        except protocol.ReceiveTimeout:
-            self._kill()
+                _check_reply(reply, request["op"])
+                break
+        except (protocol.ReceiveTimeout, protocol.SendTimeout):
+            self._kill(worker)
             self.events.append("timeout")
             raise StudentTimeout(f"timed out after {round(timeout, 1):g} s while {activity}") from None
         except (EOFError, BrokenPipeError):
-            returncode = self.process.poll() if self.process else None
-            if returncode is None and self.process is not None:
+            returncode = worker.process.poll()
+            if returncode is None:
                 try:
-                    returncode = self.process.wait(timeout=2)
+                    returncode = worker.process.wait(timeout=2)
                 except subprocess.TimeoutExpired:
                     returncode = None
-            self._kill()
+            self._kill(worker)
             self.events.append("crashed")
             raise WorkerCrashed(f"the process running your code ended while {activity} "
                                 f"({_describe_exit(returncode, self.limits)}). Code that calls exit(), os._exit() or "
                                 "crashes the interpreter costs the tests that reach it.") from None
         except protocol.ProtocolError:
-            self._kill()
+            self._kill(worker)
             raise Unsendable(f"your code sent back something the grader will not decode while {activity}: only "
                              "tensors, numbers, strings and lists, tuples or dicts of them are accepted "
                              "(other objects could run code when unpickled).") from None
+        except (MalformedReply, RecursionError) as error:
+            self._kill(worker)
+            if isinstance(error, MalformedReply):
+                raise
+            raise MalformedReply("the process running your code sent the grader values nested too deeply.") \
+                from None
         if reply.get("output"):
             self.output.append(reply["output"])
         return reply
@@ -514,35 +679,34 @@ class StudentCode:
         return NotDefined(message + ".")
 
     def _raise_error(self, error: dict, called_with: str = "") -> None:
-        name = error.get("function", "?")
-        kind = error["kind"]
+        name = error.get("function") or "?"
+        kind, kind_of_error, message = error["kind"], error.get("type", ""), error.get("message", "")
         if kind == "missing":
             raise self._missing(name)
         if kind == "not_callable":
-            raise NotDefined(f"`{name}` is a {error['type']}, not a function.")
+            raise NotDefined(f"`{name}` is a {kind_of_error}, not a function.")
         if kind == "not_implemented":
             raise NotImplementedYet(f"`{name}` is not implemented yet (it raised NotImplementedError"
-                                    f"{': ' + error['message'] if error['message'] else ''}).")
+                                    f"{': ' + message if message else ''}).")
         if kind == "unsendable":
-            raise Unsendable(f"`{name}` returned something that cannot be graded: {error['message']}")
-        trace = error.get("traceback") or f"{error['type']}: {error['message']}"
-        if error["type"] == "OSError" and "No space left on device" in error["message"]:
+            raise Unsendable(f"`{name}` returned something that cannot be graded: {message}")
+        trace = error.get("traceback") or f"{kind_of_error}: {message}"
+        if kind_of_error == "OSError" and "No space left on device" in message:
             raise StudentException(f"`{name}` ran out of file space: no space left (the sandbox allows "
                                    f"{self.limits.tmp_bytes // 2**20} MiB of files in /tmp and the home folder, and "
                                    f"{self.limits.shm_bytes // 2**20} MiB in /dev/shm).\n\nYour traceback:\n{trace}")
-        if error["type"] == "OSError" and "File too large" in error["message"]:
+        if kind_of_error == "OSError" and "File too large" in message:
             raise StudentException(f"`{name}` wrote more than the {self.limits.file_bytes // 2**20} MiB allowed for "
                                    "output and files.")
-        if error["type"] == "MemoryError" or "DefaultCPUAllocator: can't allocate memory" in error["message"]:
+        if kind_of_error == "MemoryError" or "DefaultCPUAllocator: can't allocate memory" in message:
             raise StudentException(f"`{name}` exceeded the {self.limits.memory_bytes / 2**30:g} GiB memory limit "
-                                   f"({error['type']}: {error['message'][:200]}).")
-        raise StudentException(f"`{name}` raised {error['type']}: {error['message']}"
+                                   f"({kind_of_error}: {message[:200]}).")
+        raise StudentException(f"`{name}` raised {kind_of_error}: {message}"
                                + (f"\nThe test called it with {called_with}." if called_with else "")
                                + f"\n\nYour traceback:\n{trace}")
 
-    def call(self, name: str, *args, seed: int = 0, record_ops: bool = False, timeout: float | None = None,
-             module_probe=None, through_grader: dict | None = None, keywords: dict | None = None,
-             **kwargs) -> Reply:
+    def call(self, name: str, *args, seed: int = 0, timeout: float | None = None, module_probe=None,
+             through_grader: dict | None = None, keywords: dict | None = None, blocks=(), **kwargs) -> Reply:
         """Call the student's ``name(*args, **kwargs)`` in the worker; return a Reply or raise StudentFailure.
 
         ``module_probe``: when the function returns an nn.Module, the worker answers with its parameters
@@ -551,24 +715,24 @@ class StudentCode:
         by a stand-in whose every call is answered by ``function`` in this process (the course's helper), so
         a function is graded on its own when the student's helper is broken. Only answers cross over.
         ``keywords``: keyword arguments whose names this method uses itself (``seed``), for the student's function.
+        ``blocks``: run the call in a worker started with these blocks too (autograder.blocks).
         """
         kwargs = {**kwargs, **(keywords or {})}
-        self.ensure_started()
-        if name not in self.defined:
+        worker = self._worker(blocks)
+        if name not in worker.defined:
             raise self._missing(name)
         timeout = self.limits.call_timeout_s if timeout is None else timeout
-        reply = self._exchange({"op": "call", "name": name, "args": list(args), "kwargs": kwargs, "seed": seed,
-                                "record_ops": record_ops, "module_probe": module_probe,
-                                "through_grader": sorted(through_grader or {})}, timeout, f"running `{name}`",
-                               callbacks=through_grader)
+        reply = self._exchange(worker, {"op": "call", "name": name, "args": list(args), "kwargs": kwargs,
+                                        "seed": seed, "module_probe": module_probe,
+                                        "through_grader": sorted(through_grader or {})}, timeout,
+                               f"running `{name}`", callbacks=through_grader)
         if not reply["ok"]:
-            try:
-                self._raise_error(reply["error"], called_with=describe_arguments(args, kwargs))
-            except StudentFailure as failure:
-                failure.ops = reply.get("ops", [])  # what a recorded call used before it failed
-                raise
-        return Reply(value=_decode(reply["value"]), args_after=_decode(reply["args_after"]),
-                     models=reply.get("models", []), ops=reply.get("ops", []))
+            self._raise_error(reply["error"], called_with=describe_arguments(args, kwargs))
+        try:
+            return Reply(value=_decode(reply["value"]), args_after=_decode(reply["args_after"]),
+                         models=reply.get("models", []))
+        except RecursionError:
+            raise MalformedReply("your code returned values nested too deeply to grade.") from None
 
     def __call__(self, name: str, *args, **kwargs) -> Any:
         """Shortcut: the decoded return value of ``name(*args, **kwargs)``."""
@@ -576,8 +740,8 @@ class StudentCode:
 
     def get(self, name: str) -> Any:
         """The value of a top-level name (e.g. SOBEL_X) in the student's code."""
-        self.ensure_started()
-        reply = self._exchange({"op": "get", "name": name}, self.limits.call_timeout_s, f"reading `{name}`")
+        worker = self._worker()
+        reply = self._exchange(worker, {"op": "get", "name": name}, self.limits.call_timeout_s, f"reading `{name}`")
         if not reply["ok"]:
             self._raise_error(reply["error"])
         return _decode(reply["value"])
