@@ -8,7 +8,7 @@ and, when the answer matches a known mistake, names it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -21,11 +21,6 @@ KNOWN_MISTAKE = "Your output matches a known mistake: "
 
 class GradingFailure(AssertionError):
     """A failed check whose message is written for the student."""
-
-
-class QuestionVoided(GradingFailure):
-    """A failure that takes the whole question's points: the work asked for was not done (autograd instead of a
-    gradient derived by hand)."""
 
 
 class Unsupported:
@@ -192,17 +187,6 @@ def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, at
     return float(got)
 
 
-# Library convolutions at the aten level (F.conv2d decomposes into aten.convolution before dispatch),
-# F.unfold (im2col) / F.fold (col2im) and Tensor.unfold, plus numpy / scipy convolve and correlate.
-FORBIDDEN_OP = re.compile(r"^(aten\._?(convolution|conv\d|conv_transpose|conv_depthwise|conv_tbc|cudnn_conv|"
-                          r"mkldnn_conv|miopen_conv|slow_conv|thnn_conv|_nnpack_spatial_conv|im2col|col2im|unfold$)"
-                          r"|python\..*)")
-
-
-def forbidden_ops(ops: Iterable[str]) -> list[str]:
-    return sorted(op for op in ops if FORBIDDEN_OP.match(op))
-
-
 def expect_dtype_kept(student, name: str, arguments_for) -> None:
     """Call ``name(*arguments_for(dtype))`` for float32 and float64: the result must keep that dtype."""
     import torch as _torch
@@ -218,26 +202,45 @@ def expect_dtype_kept(student, name: str, arguments_for) -> None:
                                  "Create new tensors with the input's dtype (e.g. dtype=img.dtype).")
 
 
-AUTOGRAD_RUN = "autograd.run_backward"
+# What an implement-it-yourself check runs under (autograder.blocks): no library convolution, no autograd.
+CHECK_BLOCKS = ("convolution", "autograd")
+BLOCKED_CALL = re.compile(r"(\S+) is blocked while grading: it is (a library convolution|torch\.autograd)")
 
 
-def expect_no_library_convolution(student, name: str, *args, advice: str, derive_by_hand: bool = False,
-                                  through_grader: dict | None = None) -> None:
-    """Run ``name(*args)`` while recording its ops (autograder.worker.OpRecorder): none may be a library
-    convolution, and with ``derive_by_hand`` it may not run autograd either (that voids the question).
-    ``through_grader`` answers the student's calls to those helpers with the course's (see StudentCode.call)."""
+def expect_no_library_convolution(student, name: str, *args, expected: Tensor, advice: str,
+                                  through_grader: dict | None = None, mistakes: MistakeTable | None = None) -> None:
+    """Run ``name(*args)`` in a worker started with library convolutions and autograd blocked (CHECK_BLOCKS), and
+    compare the answer with ``expected``: the check is decided by the values that come back, never by what the
+    worker says it ran. A blocked call raises in the student's code, and the feedback names what it was; code that
+    hides the failure (another thread, a try/except) answers differently than it does unblocked. ``mistakes`` are
+    the known wrong answers the values tests charge: an answer that is one of them, the same blocked and unblocked,
+    is not charged again here. ``through_grader`` answers the student's calls to those helpers with the course's
+    (see StudentCode.call)."""
+    from autograder.harness import charged_elsewhere
+    from autograder.sandbox import StudentException, StudentFailure
+
+    what = f"{name} while library convolutions and autograd are blocked"
+    unblocked = lambda: student.call(name, *args, through_grader=through_grader).value  # noqa: E731
     try:
-        reply = student.call(name, *args, record_ops=True, through_grader=through_grader)
-        ops, value = reply.ops, reply.value
-    except GradingFailure as failure:  # a blocked library convolution makes the call fail
-        ops, value = getattr(failure, "ops", []), None
-        if not forbidden_ops(ops) and not (derive_by_hand and AUTOGRAD_RUN in ops):
+        got = student.call(name, *args, blocks=CHECK_BLOCKS, through_grader=through_grader).value
+    except StudentException as failure:
+        blocked = BLOCKED_CALL.search(str(failure))
+        if blocked is not None:
+            kind = "a library convolution" if blocked.group(2).startswith("a library") else "torch.autograd"
+            raise GradingFailure(f"{name} called {kind} ({blocked.group(1)}), which this check blocks. {advice}") \
+                from None
+        try:
+            unblocked()
+        except StudentFailure:
+            raise failure from None  # it fails without the block too: its own error
+        raise GradingFailure(f"{name} called a library convolution or torch.autograd: it fails only while they are "
+                             f"blocked, with {str(failure).splitlines()[0]} {advice}") from None
+    try:
+        expect_tensor(got, expected, what=what, check_dtype=False)
+    except GradingFailure:
+        if not charged_elsewhere(got, unblocked,
+                                 same=lambda mine, theirs: expect_tensor(mine, as_tensor(theirs, what=name), what=what,
+                                                                         check_dtype=False),
+                                 values_check=lambda theirs: expect_tensor(theirs, expected, what=name,
+                                                                           check_dtype=False, mistakes=mistakes)):
             raise
-    if derive_by_hand and AUTOGRAD_RUN in ops:
-        raise QuestionVoided(f"{name} ran torch.autograd (backward or autograd.grad) to get the gradient. This "
-                             "question asks you to derive the gradient by hand and compute it with sums over the "
-                             "kernel, so none of its points are awarded.")
-    used = forbidden_ops(ops)
-    if used:
-        raise GradingFailure(f"{name} called a library convolution ({', '.join(used)}). {advice}")
-    as_tensor(value, what=name)  # any tensor will do: values are graded by other tests

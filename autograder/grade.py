@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import GradingFailure, QuestionVoided
+from autograder.checks import GradingFailure
 from autograder.load import LoadedSubmission, SubmissionError, load_submission
 from autograder.results import SubmissionResult, TestCaseResult
 from autograder.sandbox import Isolation, Limits, StudentCode
-from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, SUITES_DIR, suite_dir
+from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, SUITES_DIR, WORKER_BLOCKS, suite_dir
 
 
 class InvalidSubmission(StudentCode):
@@ -37,6 +37,15 @@ class GradingPlugin:
     @pytest.fixture
     def student(self):
         return self.code
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        # The course's answers to a helper (through_grader) are never graded as that helper's own: run_suite
+        # grades questions in the manifest's order, helpers first, and this holds the suites to it.
+        question = item.path.stem.removeprefix("test_")
+        if question in self.code.answered:
+            raise RuntimeError(f"{question} is graded after the grader answered its calls through the grader "
+                               "(the suite's order): its answers could be replayed")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -62,7 +71,6 @@ class GradingPlugin:
             result.score, result.message = points, note
         elif isinstance(call.excinfo.value, GradingFailure):
             result.status, result.message = "failed", str(call.excinfo.value) + (f"\n{note}" if note else "")
-            result.voids_question = isinstance(call.excinfo.value, QuestionVoided)
         else:
             # A bug in the grader, not the student: say so, and keep the details for the staff.
             result.status = "error"
@@ -78,11 +86,6 @@ class GradingPlugin:
 def withhold_points_without_values(results: list[TestCaseResult]) -> None:
     """A robustness or implement-it-yourself test keeps its points only when its question's value tests all
     pass: a function that computes nothing must not "avoid conv2d" or "keep the dtype" for points."""
-    voided = {test.question: test.name for test in results if test.voids_question}
-    for test in results:
-        if test.question in voided and not test.voids_question and test.score > 0:
-            test.score, test.status = 0.0, "failed"
-            test.message = f"Not awarded: see \"{voided[test.question]}\" (the question's work was not done)."
     for test in results:
         if test.requires_values is None or test.score == 0:
             continue
@@ -106,8 +109,10 @@ def run_suite(student: StudentCode, assignment: str, questions: list[str] | None
     if unknown:
         raise KeyError(f"{assignment} has no question {', '.join(sorted(unknown))}; "
                        f"expected one of {', '.join(ASSIGNMENTS[assignment])}")
-    targets = ([str(suite_dir(assignment) / f"test_{question}.py") for question in questions] if questions
-               else [str(suite_dir(assignment))])
+    # One file per question, in the manifest's order: a helper's question comes before the questions whose
+    # tests answer calls to it through the grader (see GradingPlugin.pytest_runtest_setup).
+    targets = [str(suite_dir(assignment) / f"test_{question}.py") for question in ASSIGNMENTS[assignment]
+               if not questions or question in questions]
     arguments = [*targets, "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
                  "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "--import-mode=importlib",
                  # these two call gc.collect() at the end of a session: 0.4 s per submission for nothing here
@@ -135,7 +140,7 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
                               status="ok")
     try:
         loaded = load_submission(path, keep_names=GRADED_CONSTANTS.get(assignment, ()))
-        student = StudentCode(loaded, limits, isolation)
+        student = StudentCode(loaded, limits, isolation, blocks=WORKER_BLOCKS.get(assignment, ()))
         result.skipped_content = loaded.skipped
     except SubmissionError as error:
         result.status, result.message = "invalid", f"Your submission could not be graded: {error}."

@@ -33,7 +33,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # What the worker imports from this package. Nothing else of the project is in its reach.
-WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "zoo.py")
+WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "zoo.py", "blocks.py")
 MODES = ("bwrap", "landlock", "uid")
 
 # The worker's environment is built from nothing: these names pass through from the grader's

@@ -19,7 +19,6 @@ class TestCaseResult:
     message: str = ""
     visibility: str = "after_published"  # "visible" for checks that are public in the notebook
     output: str = ""      # what the student's code printed during this test (capped)
-    voids_question: bool = False  # failed in a way that takes the whole question (autograd for a gradient)
     requires_values: list[str] | None = None  # earns its points only when these value tests (test ids; [] for all
     #                                           the question's value tests) pass; None: a value test itself
 
@@ -61,8 +60,7 @@ class SubmissionResult:
         if self.message:
             notes.append(self.message)
         if self.skipped_content:
-            notes.append("Not run while grading (not needed by any graded function):\n  - "
-                         + "\n  - ".join(self.skipped_content))
+            notes.extend(summarise_skipped(self.skipped_content))
         if self.load_errors:
             notes.append("Errors while loading your code:\n  - " + "\n  - ".join(self.load_errors))
         # A 0-point check skipped on this machine (a CUDA test without a GPU) is not a failure: Gradescope
@@ -99,3 +97,20 @@ def write_json_atomic(path: str | Path, data: dict) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def summarise_skipped(skipped: list[str]) -> list[str]:
+    """What loading left out, for Gradescope's visible output: one line for the statements no graded function needs
+    (a notebook's training runs and plots can be hundreds of lines), and each syntax error in full, since it costs
+    the definitions in its cell."""
+    errors = [line for line in skipped if "has a syntax error" in line]
+    rest = [line for line in skipped if line not in errors]
+    notes = []
+    if rest:
+        places = list(dict.fromkeys(line.split(":")[0].split(",")[0] for line in rest))
+        where = ", ".join(places[:6]) + (f" and {len(places) - 6} more" if len(places) > 6 else "")
+        notes.append(f"Not run while grading: {len(rest)} statement(s) that no graded function needs (training runs, "
+                     f"plots, shell commands, magics), in {where}.")
+    if errors:
+        notes.append("Lost to a syntax error:\n  - " + "\n  - ".join(errors))
+    return notes

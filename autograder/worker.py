@@ -5,21 +5,22 @@ It never imports the suites or the solutions. Student output goes to a capture
 file (fds 1 and 2 point there), never into the protocol pipes. Everything it
 sends back passes through ``protocol.to_wire``; the grader decodes it with
 ``weights_only=True`` either way, so a compromised worker can lie about its
-answers but cannot run code in the grader.
+answers but cannot run code in the grader. Nothing the worker says about itself
+earns points: the grader decides from the values it gets back.
+
+Started with blocks (``autograder.blocks``), it installs them before anything
+else and keeps them for its whole life.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import sys
 import tempfile
 import traceback
 
 OUTPUT_CAP_BYTES = 64 * 1024
-# Python-level calls worth reporting to the grader (numpy / scipy convolutions that torch dispatch cannot see).
-FORBIDDEN_PYTHON_CALL = re.compile(r"(convolve|correlate)")
 
 
 class OutputCapture:
@@ -56,18 +57,26 @@ def student_traceback(error: BaseException) -> str:
 
 
 def error_reply(error: BaseException, name: str) -> dict:
-    kind = "not_implemented" if isinstance(error, NotImplementedError) else "exception"
+    # Not implemented is the function's own stub; a stub it calls (a helper not written yet) is an error in that
+    # helper, with the traceback that says so (a suite may then grade the function with the course's helper).
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<")]
+    own = not frames or frames[-1].name == name
+    kind = "not_implemented" if isinstance(error, NotImplementedError) and own else "exception"
     message = str(error)[:2000]
     return {"ok": False, "error": {"kind": kind, "type": type(error).__name__, "message": message,
                                    "traceback": student_traceback(error)[:8000], "function": name}}
 
 
 class Worker:
-    def __init__(self, in_fd: int, out_fd: int, warm_up=None):
+    def __init__(self, in_fd: int, out_fd: int):
         self.in_fd, self.out_fd = in_fd, out_fd
-        self.warm_up = warm_up  # the thread paying torch's lazy imports; joined before the first request
         self.namespace: dict = {"__name__": "submission", "__builtins__": __builtins__}
         self.capture = OutputCapture()
+        # Bound before any student code runs: code that replaces them in their modules changes nothing here.
+        # (What these send back is still only what the grader compares against its own expectations.)
+        from autograder.protocol import to_wire
+        from autograder.zoo import describe_model, materialize
+        self.to_wire, self.describe_model, self.materialize = to_wire, describe_model, materialize
 
     # -- requests -------------------------------------------------------------------------
     def load(self, request: dict) -> dict:
@@ -84,8 +93,7 @@ class Worker:
     def call(self, request: dict) -> dict:
         import torch
 
-        from autograder.protocol import to_wire
-
+        to_wire, describe_model, materialize = self.to_wire, self.describe_model, self.materialize
         name = request["name"]
         function = self.namespace.get(name)
         if function is None:
@@ -93,8 +101,6 @@ class Worker:
         if not callable(function):
             return {"ok": False, "error": {"kind": "not_callable", "function": name,
                                            "type": type(function).__name__}}
-        from autograder.zoo import materialize
-
         context = {"models": []}
         args = materialize(list(request.get("args", [])), context)
         kwargs = materialize(dict(request.get("kwargs", {})), context)
@@ -105,34 +111,23 @@ class Worker:
             numpy.random.seed(seed)
         except ImportError:
             pass
-        recorder = OpRecorder() if request.get("record_ops") else None
         # Helpers answered by the grader (the course's own, computed in the grader's process): the student's
         # function is graded on its own when their version of a helper it calls is broken.
         replaced = {helper: self.namespace.get(helper) for helper in request.get("through_grader", ())}
         for helper in replaced:
             self.namespace[helper] = self._through_grader(helper, request.get("id"))
         try:
-            if recorder:
-                with recorder:
-                    value = function(*args, **kwargs)
-            else:
-                value = function(*args, **kwargs)
+            value = function(*args, **kwargs)
         except BaseException as error:
-            reply = error_reply(error, name)
-            if recorder:  # a blocked library convolution fails the call: say what it was
-                reply["ops"] = sorted(recorder.ops)
-            return reply
+            return error_reply(error, name)
         finally:
             for helper, original in replaced.items():
                 self.namespace[helper] = original
         if request.get("module_probe") is not None and isinstance(value, torch.nn.Module):
             value = probe_module(value, request["module_probe"])
-        reply = {"ok": True, "value": to_wire(value),
-                 "args_after": [to_wire(arg) if isinstance(arg, torch.Tensor) else None for arg in args],
-                 "models": [model.report() for model in context["models"]]}
-        if recorder:
-            reply["ops"] = sorted(recorder.ops)
-        return reply
+        return {"ok": True, "value": to_wire(value),
+                "args_after": [to_wire(arg) if isinstance(arg, torch.Tensor) else None for arg in args],
+                "models": [describe_model(model) for model in context["models"]]}
 
     def _through_grader(self, helper: str, request_id):
         """A stand-in for ``helper`` that asks the grader for the answer (a frame tagged "callback")."""
@@ -167,11 +162,6 @@ class Worker:
                 request = protocol.receive(self.in_fd)
             except EOFError:
                 return
-            if self.warm_up is not None:
-                # Student code never runs beside the warm-up's imports: torch registers classes as its modules
-                # import, and a module imported half in each thread can fail and stay broken for the whole worker.
-                self.warm_up.join()
-                self.warm_up = None
             try:
                 reply = handlers[request["op"]](request)
             except BaseException as error:  # the grader must always get an answer
@@ -205,107 +195,6 @@ def probe_module(module, probe_input) -> dict:
             "forward_error": forward_error, "repr": repr(module)[:3000]}
 
 
-# Library convolutions, blocked process-wide for the duration of a recorded call (see OpRecorder).
-BLOCKED_ATEN_OPS = ("convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
-                    "_slow_conv2d_forward", "slow_conv3d_forward", "_conv_depthwise2d", "conv_tbc", "im2col",
-                    "col2im", "_nnpack_spatial_convolution", "slow_conv_transpose2d", "slow_conv_dilated2d")
-
-
-class OpRecorder:
-    """Records the library convolutions and autograd runs of one call, at levels student code cannot switch off.
-
-    Three layers. (1) A TorchDispatchMode sees every aten op, but it is thread-local and code can disable
-    it, so it is only a first signal. (2) For the duration of the call the convolution kernels themselves are
-    replaced, for every thread, through torch.library: a call records itself and fails. (3) The autograd
-    engine is wrapped where torch.autograd.backward and torch.autograd.grad reach it, for every thread: a
-    gradient question must be derived by hand. numpy/scipy convolve and correlate are seen by a profile
-    function, in this thread and in threads started during the call.
-    """
-
-    def __init__(self):
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        recorder = self
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                recorder.ops.add(f"aten.{func.overloadpacket.__name__}")
-                return func(*args, **(kwargs or {}))
-
-        self.ops: set[str] = set()
-        self.mode = Mode()
-        self.library = None
-        self.engine = None
-
-    def _profile(self, frame, event, arg):
-        if event == "c_call":
-            qualified = f"{getattr(arg, '__module__', None) or ''}.{getattr(arg, '__name__', '')}"
-            if FORBIDDEN_PYTHON_CALL.search(qualified):
-                self.ops.add(f"python.{qualified.lstrip('.')}")
-        elif event == "call" and FORBIDDEN_PYTHON_CALL.search(frame.f_code.co_name):
-            module = frame.f_globals.get("__name__", "")
-            if module.startswith(("scipy", "numpy")):
-                self.ops.add(f"python.{module}.{frame.f_code.co_name}")
-
-    def _block_library_convolutions(self) -> None:
-        import warnings
-
-        import torch
-
-        def blocked(name):
-            def kernel(*args, **kwargs):
-                self.ops.add(f"aten.{name}")
-                raise RuntimeError(f"aten.{name} (a library convolution) is not allowed in this function")
-            return kernel
-
-        self.library = torch.library.Library("aten", "IMPL")
-        with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
-            warnings.simplefilter("ignore")
-            for name in BLOCKED_ATEN_OPS:
-                for key in ("CPU", "CUDA"):
-                    try:
-                        self.library.impl(name, blocked(name), key)
-                    except (RuntimeError, AttributeError):
-                        continue  # not an operator of this torch build
-
-    def _wrap_autograd(self) -> None:
-        from torch.autograd.variable import Variable
-
-        recorder, engine = self, Variable._execution_engine
-
-        class RecordingEngine:
-            def run_backward(self, *args, **kwargs):
-                recorder.ops.add("autograd.run_backward")
-                return engine.run_backward(*args, **kwargs)
-
-            def __getattr__(self, name):
-                return getattr(engine, name)
-
-        self.engine = engine
-        Variable._execution_engine = RecordingEngine()
-
-    def __enter__(self):
-        import threading
-
-        self._block_library_convolutions()
-        self._wrap_autograd()
-        self.mode.__enter__()
-        sys.setprofile(self._profile)
-        threading.setprofile(self._profile)
-        return self
-
-    def __exit__(self, *exc):
-        import threading
-
-        from torch.autograd.variable import Variable
-
-        sys.setprofile(None)
-        threading.setprofile(None)
-        Variable._execution_engine = self.engine
-        self.library._destroy()
-        return self.mode.__exit__(*exc)
-
-
 def reap_strays() -> None:
     """Kill processes the student's code left behind in the worker's process group (a fork bomb, say)."""
     me, group = os.getpid(), os.getpgrp()
@@ -323,13 +212,6 @@ def reap_strays() -> None:
             continue
 
 
-def _warm_up_op_recorder() -> None:
-    import torch
-
-    with OpRecorder().mode:
-        torch.zeros(1) + 1
-
-
 def drop_privileges() -> None:
     """Inside the sandbox, leave root before anything else runs, so RLIMIT_NPROC applies."""
     uid = os.environ.pop("AUTOGRADER_WORKER_UID", None)
@@ -340,6 +222,7 @@ def drop_privileges() -> None:
 
 
 def main(argv: list[str]) -> None:
+    """``IN_FD OUT_FD [BLOCKS]``: BLOCKS is a comma-separated list of autograder.blocks kinds."""
     in_fd, out_fd = int(argv[0]), int(argv[1])
     import signal
 
@@ -347,16 +230,16 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE then raises OSError (EFBIG)
     import torch
 
-    from autograder import protocol
+    from autograder import protocol, zoo  # noqa: F401 (zoo: imported before any student code)
 
     torch.set_num_threads(1)  # graders run many workers side by side; one thread also keeps sums repeatable
-    # The first TorchDispatchMode costs ~1 s of lazy imports (sympy and friends). Pay it in the
-    # background while the worker mostly waits on the grader; the mode stack is thread-local.
-    import threading
-    warm_up = threading.Thread(target=_warm_up_op_recorder, daemon=True)
-    warm_up.start()
-    worker = Worker(in_fd, out_fd, warm_up)
-    protocol.send(out_fd, {"ready": True})
+    kinds = [kind for kind in (argv[2] if len(argv) > 2 else "").split(",") if kind]
+    if kinds:
+        from autograder import blocks
+
+        blocks.install(kinds)
+    worker = Worker(in_fd, out_fd)
+    protocol.send(out_fd, {"ready": True, "blocks": sorted(kinds)})
     worker.serve()
 
 

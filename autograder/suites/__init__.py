@@ -19,6 +19,12 @@ ASSIGNMENTS: dict[str, dict[str, int]] = {
     "what_networks_see": {"place_on_canvas": 4, "confusion_matrix": 4, "misclassified": 4, "generate_image": 5},
 }
 
+# What every worker of an assignment switches off before it loads the student's code (autograder.blocks). No graded
+# function of these two needs autograd, and their gradients must be derived by hand: one that calls backward() or
+# autograd.grad raises in every test, so it loses its whole question. (The implement-it-yourself checks block library
+# convolutions too, in a worker of their own: checks.CHECK_BLOCKS.)
+WORKER_BLOCKS: dict[str, tuple[str, ...]] = {"conv_gradients": ("autograd",), "deconvolution": ("autograd",)}
+
 # Top-level constants that a suite reads directly (student.get), beside the graded functions.
 GRADED_CONSTANTS: dict[str, tuple[str, ...]] = {"convolution": ("SOBEL_X", "SOBEL_Y")}
 

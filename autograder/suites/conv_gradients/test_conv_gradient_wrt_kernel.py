@@ -36,6 +36,8 @@ def test_does_the_gradient_keep_the_inputs_dtype(student):
 @pytest.mark.requires_values
 def test_is_it_implemented_without_a_library_convolution(student):
     """Does it avoid conv2d, unfold, the aten ops behind them, and autograd?"""
-    img, _, dloss_dy = gradient_case((5, 3), seed=220)
-    expect_no_library_convolution(student, NAME, dloss_dy, img, advice="Write the sum over output positions yourself.",
-                                  derive_by_hand=True)
+    img, kernel, dloss_dy = gradient_case((5, 3), seed=220)
+    expected = autograd_gradients(img, kernel, dloss_dy)[1]
+    expect_no_library_convolution(student, NAME, dloss_dy, img, expected=expected,
+                                  mistakes={mistakes.TRANSPOSED: lambda: expected.T},
+                                  advice="Write the sum over output positions yourself.")

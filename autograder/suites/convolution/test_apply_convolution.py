@@ -22,10 +22,12 @@ def check_case(student, shape, seed, dtype=torch.float64, check_dtype=False):
                              f"{tuple(reference(img, kernel).shape)}.\nYour output matches a known mistake: "
                              f"{mistakes.HARD_CODED_3X3}")
     expect_tensor(got, torch.nn.functional.conv2d(img[None, None], kernel[None, None])[0, 0], what=what,
-                  check_dtype=check_dtype, mistakes={
-                      mistakes.FLIPPED_KERNEL: lambda: reference(img, kernel.flip(0, 1)),
-                      mistakes.SWAPPED_INDEX: lambda: reference(img, kernel.T),
-                  })
+                  check_dtype=check_dtype, mistakes=known_mistakes(img, kernel))
+
+
+def known_mistakes(img, kernel) -> dict:
+    return {mistakes.FLIPPED_KERNEL: lambda: reference(img, kernel.flip(0, 1)),
+            mistakes.SWAPPED_INDEX: lambda: reference(img, kernel.T)}
 
 
 @pytest.mark.points(1)
@@ -65,7 +67,9 @@ def test_does_the_output_keep_the_inputs_dtype(student):
 def test_is_it_implemented_without_a_library_convolution(student):
     """Does it avoid conv2d, conv_transpose2d, unfold and the aten ops behind them?"""
     img, kernel = conv_case((3, 3), seed=40)
-    expect_no_library_convolution(student, NAME, img, kernel, advice="Implement the sum yourself with loops or slicing.")
+    expect_no_library_convolution(student, NAME, img, kernel, expected=reference(img, kernel),
+                                  mistakes=known_mistakes(img, kernel),
+                                  advice="Implement the sum yourself with loops or slicing.")
 
 
 @pytest.mark.points(0)

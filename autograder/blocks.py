@@ -1,0 +1,222 @@
+"""What a worker switches off before it loads any student code: library convolutions, autograd.
+
+A worker started with blocks installs them first and keeps them until it exits, so student code never
+runs without them and can hold no reference saved from before. Each block sits where Python code in the
+worker cannot take it away:
+
+- **convolution**: every operator of the convolution family that torch registers (``aten::convolution``
+  and the kernels under it, ``conv_transpose``, ``unfold``, ``im2col``/``col2im``, mkldnn, quantized,
+  cudnn, ...; found by name in the dispatcher's list, not from a hand-kept list) gets a kernel that
+  raises, for the CPU and CUDA backends and their autograd keys. The registration's handle is leaked
+  on purpose: nothing in Python refers to it, so nothing can destroy it. Dispatch modes switched off,
+  other threads, ``inference_mode`` and direct ``torch.ops`` calls all reach the same kernels. numpy's
+  and scipy's convolve/correlate (and numpy's ``sliding_window_view``, its ``unfold``) and torch's own
+  Python decompositions of ``unfold``/``im2col`` are replaced in every module that holds them.
+- **autograd**: reverse mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``),
+  so an engine saved anywhere or made anew is blocked too; forward mode by the ``_make_dual`` operator
+  (``torch.func.jvp``, ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and
+  ``aten::backward`` cannot run.
+
+A blocked call raises RuntimeError with ``BLOCKED`` in its message. The grader never trusts a worker's word
+that nothing was blocked: a check passes only when the right values come back with the blocks in place.
+What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem); such code
+is beyond any in-process check, and the values it returns are still compared with the reference.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+
+BLOCKED = "blocked while grading"
+KINDS = ("convolution", "autograd")
+
+# Operator names of the convolution family, in every namespace torch registers (aten, mkldnn, quantized, ...).
+CONVOLUTION_OPS = re.compile(r"conv(?!ert)|im2col|col2im|^aten::unfold")
+FORWARD_AD_OPS = re.compile(r"^aten::_make_dual|^aten::_unpack_dual")
+DISPATCH_KEYS = ("CPU", "CUDA", "AutogradCPU", "AutogradCUDA", "MkldnnCPU", "QuantizedCPU", "QuantizedCUDA",
+                 "SparseCPU", "SparseCUDA")
+# JIT operators that run the autograd engine without passing through Python.
+JIT_AUTOGRAD_OPS = ("aten::grad", "aten::backward", "aten::_make_dual", "aten::_unpack_dual")
+
+ADVICE = {"convolution": "a library convolution; write the sum yourself",
+          "autograd": "torch.autograd; derive the gradient by hand and compute it with sums"}
+
+
+
+def _raiser(name: str, kind: str):
+    message = f"{name} is {BLOCKED}: it is {ADVICE[kind]}"
+
+    def blocked(*args, **kwargs):
+        raise RuntimeError(message)
+
+    blocked.__name__ = f"blocked_{kind}"
+    return blocked
+
+
+def _leak(handle) -> None:
+    """Keep ``handle`` alive for the life of the process with no Python reference to it left."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+
+
+def _block_operators(pattern: re.Pattern, kind: str) -> int:
+    import torch
+
+    handles, count = {}, 0
+    with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
+        warnings.simplefilter("ignore")
+        for qualified in torch._C._dispatch_get_all_op_names():
+            if not pattern.search(qualified):
+                continue
+            namespace, name = qualified.split("::", 1)
+            for key in DISPATCH_KEYS:
+                handle = handles.get((namespace, key))
+                if handle is None:
+                    handle = handles[namespace, key] = torch._C._dispatch_library("IMPL", namespace, key, "", 0)
+                try:
+                    handle.impl(name, key, _raiser(qualified, kind), False)
+                    count += 1
+                except RuntimeError:
+                    continue  # an operator this key cannot take (say, a schema without tensors)
+    for handle in handles.values():
+        _leak(handle)
+    return count
+
+
+def _replace_everywhere(originals: dict[int, tuple[object, object]]) -> None:
+    """Put each replacement wherever a loaded module (or torch's decomposition table) holds the original."""
+    for module in list(sys.modules.values()):
+        try:
+            names = list(vars(module).items())
+        except TypeError:
+            continue
+        for attribute, value in names:
+            entry = originals.get(id(value))
+            if entry is not None and entry[0] is value:
+                try:
+                    setattr(module, attribute, entry[1])
+                except (AttributeError, TypeError):
+                    continue
+    try:
+        from torch._decomp import decomposition_table
+    except ImportError:
+        return
+    for key, value in list(decomposition_table.items()):
+        entry = originals.get(id(value))
+        if entry is not None and entry[0] is value:
+            decomposition_table[key] = entry[1]
+
+
+def _python_convolutions() -> list[tuple[str, object]]:
+    """numpy's and scipy's convolutions (their C functions too) and torch's Python unfold/im2col."""
+    found = []
+    try:
+        import numpy
+        from numpy.lib import stride_tricks
+
+        core = getattr(numpy, "_core", None) or numpy.core
+        found += [("numpy.convolve", numpy.convolve), ("numpy.correlate", numpy.correlate),
+                  ("numpy.lib.stride_tricks.sliding_window_view", stride_tricks.sliding_window_view)]
+        found += [(f"numpy multiarray.{name}", getattr(core.multiarray, name))
+                  for name in ("correlate", "correlate2") if hasattr(core.multiarray, name)]
+    except ImportError:
+        pass
+    try:  # imported now, so that no import hook is needed (one that code could remove)
+        import scipy.ndimage
+        import scipy.signal
+        from scipy.ndimage import _nd_image
+        from scipy.signal import _sigtools
+
+        found += [(f"scipy.signal.{name}", getattr(scipy.signal, name)) for name in
+                  ("convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve")]
+        found += [(f"scipy.ndimage.{name}", getattr(scipy.ndimage, name)) for name in
+                  ("convolve", "correlate", "convolve1d", "correlate1d")]
+        found += [(f"scipy.signal._sigtools.{name}", getattr(_sigtools, name)) for name in dir(_sigtools)
+                  if re.search("conv|correl", name)]
+        found += [(f"scipy.ndimage._nd_image.{name}", getattr(_nd_image, name)) for name in dir(_nd_image)
+                  if re.search("correl", name)]
+    except ImportError:
+        pass
+    try:
+        import torch._decomp.decompositions as decompositions
+        import torch._refs as refs
+
+        found += [(f"torch._refs.{name}", getattr(refs, name)) for name in ("unfold", "unfold_copy")
+                  if hasattr(refs, name)]
+        found += [(f"torch._decomp.{name}", getattr(decompositions, name)) for name in dir(decompositions)
+                  if re.fullmatch(r"im2col|col2im|unfold\w*", name)]
+    except ImportError:
+        pass
+    return found
+
+
+def _block_python_convolutions() -> None:
+    _replace_everywhere({id(function): (function, _raiser(name, "convolution"))
+                         for name, function in _python_convolutions()})
+
+
+def _block_reverse_mode() -> None:
+    """Replace ``run_backward`` on the engine's C type itself: instances saved earlier or made later get it too."""
+    import ctypes
+    import gc
+
+    import torch
+    from torch.autograd.variable import Variable
+
+    engine_type = torch._C._ImperativeEngine
+    blocked = _raiser("torch.autograd (backward, autograd.grad)", "autograd")
+    try:
+        namespace = gc.get_referents(engine_type.__dict__)[0]  # the type's real dict behind its mappingproxy
+        namespace["run_backward"] = lambda self, *args, **kwargs: blocked()
+        ctypes.pythonapi.PyType_Modified(ctypes.py_object(engine_type))
+    except (IndexError, TypeError, AttributeError):
+        pass  # an interpreter without that layout: the two lines below still cover every Python path
+
+    class BlockedEngine:
+        def run_backward(self, *args, **kwargs):
+            blocked()
+
+        def __getattr__(self, name):
+            blocked()
+
+    Variable._execution_engine = BlockedEngine()
+    torch._C._ImperativeEngine = BlockedEngine
+
+
+def _block_jit() -> None:
+    """TorchScript and the JIT's operator lookups reach the engine from C++: neither may run."""
+    import torch
+
+    blocked = _raiser("TorchScript and JIT autograd operators", "autograd")
+    for kind in (torch._C.ScriptFunction, torch._C.ScriptMethod):
+        kind.__call__ = lambda self, *args, **kwargs: blocked()
+    for name in ("_jit_get_operation", "_get_operation_overload"):
+        original = getattr(torch._C, name, None)
+        if original is None:
+            continue
+
+        def lookup(qualified, *args, _original=original, **kwargs):
+            if str(qualified).split(".")[0] in JIT_AUTOGRAD_OPS:
+                blocked()
+            return _original(qualified, *args, **kwargs)
+
+        setattr(torch._C, name, lookup)
+    for name in ("grad", "backward", "_make_dual", "_unpack_dual"):  # packets torch may have cached already
+        torch.ops.aten.__dict__.pop(name, None)
+
+
+def install(kinds) -> None:
+    """Install the named blocks for the rest of this process (before any student code runs)."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown blocks: {sorted(unknown)}")
+    if "convolution" in kinds:
+        _block_operators(CONVOLUTION_OPS, "convolution")
+        _block_python_convolutions()
+    if "autograd" in kinds:
+        _block_operators(FORWARD_AD_OPS, "autograd")
+        _block_reverse_mode()
+        _block_jit()
