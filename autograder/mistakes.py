@@ -36,6 +36,10 @@ MISSING_ZERO_GRAD = "a missing optimizer.zero_grad(): .backward() adds to the gr
 NOT_MOVED = ("batches not moved to `device`: call inputs.to(device) and labels.to(device) before the forward pass, "
              "or on a GPU the model and the data sit on different devices")
 MISSING_TRAIN = "a missing model.train(): dropout and batch norm stay in evaluation mode while training"
+MISSING_EVAL = ("a missing model.eval(): the model came in training mode, so dropout changed its answers. Call "
+                "model.eval() first")
+GRADIENTS_RECORDED = ("forward passes that recorded gradients: wrap the loop in `with torch.no_grad():` (or decorate "
+                      "the function with @torch.no_grad()), so no graph is built")
 RELU_AFTER_THIRD_CONV = ("a ReLU after the third convolution (as in the Keras tutorial). The course's network, the "
                         "lecture's, has none there: Conv2d(64, 64, 3) feeds Flatten directly")
 VALID_PADDING = ("\"valid\" instead of \"same\": pad x with K // 2 zeros on each side, so k * x keeps the signal's "

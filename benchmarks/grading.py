@@ -47,7 +47,7 @@ class InProcessReference(StudentCode):
     def ensure_started(self):
         pass
 
-    def call(self, name, *args, seed=0, record_ops=False, timeout=None, module_probe=None, through_grader=None,
+    def call(self, name, *args, seed=0, timeout=None, module_probe=None, through_grader=None, blocks=(),
              keywords=None, **kwargs):
         from autograder.worker import error_reply
 

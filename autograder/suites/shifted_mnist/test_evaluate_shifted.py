@@ -11,17 +11,19 @@ import torch
 
 from autograder import mistakes, zoo
 from autograder.cases import digit_batch
-from autograder.checks import GradingFailure, as_tensor, expect_close
-from autograder.harness import model_recipe
-from autograder.sandbox import StudentException, StudentFailure
-from solutions.shifted_mnist import shift_images
+from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_close
+from autograder.harness import GRADIENTS_RECORDED_ERROR, charged_elsewhere, model_recipe, never_switched, run_locally
+from autograder.sandbox import Reply, StudentException, StudentFailure
+from solutions.shifted_mnist import evaluate_shifted as shift_reference_evaluate, shift_images
 
 NAME = "evaluate_shifted"
 SHIFTS = [(0, 0), (2, 0), (0, -3), (1, 1)]
 BATCH_SIZE = 4  # 10 images: batches of 4, 4 and 2
 
 
-MODEL = model_recipe("dropout_mlp", train=True, seed=2)
+MODEL = model_recipe("dropout_mlp", train=False, seed=2)
+# For the mode test: in training mode (dropout on), refusing to run while gradients are recorded.
+GUARDED_MODEL = model_recipe("dropout_mlp", train=True, seed=2, no_grad_guard=True)
 
 
 def eval_model():
@@ -39,9 +41,9 @@ def data():
     return images, labels
 
 
-def arguments():
+def arguments(model=MODEL):
     images, labels = data()
-    return [MODEL, images, labels, SHIFTS, {"__device__": "cpu"}, BATCH_SIZE]
+    return [model, images, labels, SHIFTS, {"__device__": "cpu"}, BATCH_SIZE]
 
 
 def expected_accuracies(student) -> dict:
@@ -63,23 +65,20 @@ def expected_accuracies(student) -> dict:
     return expected
 
 
-def call(student):
+def call(student, model=MODEL):
     """evaluate_shifted with the student's shift_images, or the course's when theirs raises (see the docstring)."""
     try:
-        return student.call(NAME, *arguments(), seed=810)
+        return student.call(NAME, *arguments(model), seed=810)
     except StudentException as error:
         if "in shift_images" not in str(error):
             raise
     student.note("Your shift_images raises here (see its own question), so this question was graded with the "
                  "course's shift_images in place of yours.")
-    return student.call(NAME, *arguments(), seed=810, through_grader={"shift_images": shift_images})
+    return student.call(NAME, *arguments(model), seed=810, through_grader={"shift_images": shift_images})
 
 
-@pytest.mark.points(1)
-@pytest.mark.public
-def test_is_each_shifts_accuracy_right(student):
-    """Is there one accuracy per (dx, dy), counted per sample (batches of 4, 4 and 2)?"""
-    reply = call(student)
+def check_accuracies(student, reply, variants: dict | None = None) -> None:
+    """One accuracy per shift, per sample, as the eval-mode model gives it on the student's own shifts."""
     if not isinstance(reply.value, dict):
         raise GradingFailure(f"{NAME}: got {type(reply.value).__name__}, expected a dict {{(dx, dy): accuracy}}.")
     got = {tuple(int(v) for v in key) if isinstance(key, (tuple, list)) else key: value
@@ -88,17 +87,38 @@ def test_is_each_shifts_accuracy_right(student):
         raise GradingFailure(f"{NAME}: got keys {sorted(map(str, got))}, expected the shifts {SHIFTS} as "
                              "(dx, dy) tuples.")
     for shift, (expected, batch_means) in expected_accuracies(student).items():
+        table = {mistakes.MEAN_OF_BATCH_MEANS: batch_means} if batch_means != expected else {}
+        table.update({name: answers[shift] for name, answers in (variants or {}).items()
+                      if isinstance(answers, dict) and answers.get(shift) != expected})
         expect_close(got[shift], expected, what=f"{NAME}: accuracy at shift {shift}", rtol=0, atol=1e-6,
-                     mistakes={mistakes.MEAN_OF_BATCH_MEANS: batch_means} if batch_means != expected else {})
+                     mistakes=table)
+
+
+@pytest.mark.points(1)
+@pytest.mark.public
+def test_is_each_shifts_accuracy_right(student):
+    """Is there one accuracy per (dx, dy), counted per sample (batches of 4, 4 and 2)?"""
+    check_accuracies(student, call(student))
 
 
 @pytest.mark.points(1)
 def test_does_it_evaluate_in_eval_mode_without_gradients(student):
-    """Does the model run in eval() mode under torch.no_grad()?"""
-    observations = call(student).models[0]["observations"]
-    if not observations:
-        raise GradingFailure(f"{NAME}: the model was never called.")
-    if any(seen["training"] for seen in observations):
-        raise GradingFailure(f"{NAME}: the model ran in training mode (dropout on). Call model.eval() first.")
-    if any(seen["grad_enabled"] for seen in observations):
-        raise GradingFailure(f"{NAME}: the forward passes recorded gradients; use torch.no_grad().")
+    """Handed the model in training mode, one that refuses to run while gradients are recorded: are the accuracies
+    those of the model in eval() mode, under torch.no_grad()?"""
+    try:
+        reply = call(student, GUARDED_MODEL)
+    except StudentException as failure:
+        if GRADIENTS_RECORDED_ERROR in str(failure):
+            raise GradingFailure(f"{NAME}: the model ran while gradients were recorded (this test's model refuses "
+                                 f"to).\n{KNOWN_MISTAKE}{mistakes.GRADIENTS_RECORDED}") from None
+        raise
+    in_training, _ = run_locally(shift_reference_evaluate, *never_switched(arguments(GUARDED_MODEL)), seed=810)
+    try:
+        check_accuracies(student, reply, {mistakes.MISSING_EVAL: in_training})
+    except GradingFailure:
+        def same(got, mine):
+            if got != mine:
+                raise GradingFailure("the accuracies depend on the model's mode")
+        if not charged_elsewhere(reply.value, lambda: call(student).value, same=same,
+                                 values_check=lambda value: check_accuracies(student, Reply(value, []))):
+            raise

@@ -5,33 +5,20 @@ import torch.nn.functional as F
 
 from autograder import zoo
 from autograder.cases import digit_batch
-from autograder.checks import GradingFailure
 from autograder.harness import loader_recipe, model_recipe
 
 CLASSES = 10
 IMAGE_SHAPE = (1, zoo.IMAGE_SIZE, zoo.IMAGE_SIZE)
 
 
-def classifier_arguments(n: int, batch_size: int, *, train: bool, seed: int, labels_below: int = CLASSES):
-    """[model, loader]: the tiny CNN (it has dropout) and n random 12x12 images in batches of ``batch_size``."""
+def classifier_arguments(n: int, batch_size: int, *, train: bool, seed: int, labels_below: int = CLASSES,
+                         guarded: bool = False):
+    """[model, loader]: the tiny CNN (it has dropout) and n random 12x12 images in batches of ``batch_size``.
+    ``guarded``: the model refuses to run while gradients are recorded and the batches are wrong until moved
+    (see harness.expect_inference)."""
     images, labels = digit_batch(n, seed=seed, size=zoo.IMAGE_SIZE)
-    return [model_recipe("tiny_cnn", train=train, seed=seed + 1), loader_recipe(images, labels % labels_below,
-                                                                              batch_size)]
-
-
-def expect_eval_without_gradients(name: str, observations: list[dict]) -> None:
-    """Every forward pass ran in eval() mode, without recording gradients, on a batch moved to `device`."""
-    if not observations:
-        raise GradingFailure(f"{name}: the model was never called on a batch.")
-    if any(seen["training"] for seen in observations):
-        raise GradingFailure(f"{name}: the model ran in training mode, so dropout changed its answers. "
-                             "Call model.eval() first.")
-    if any(seen["grad_enabled"] for seen in observations):
-        raise GradingFailure(f"{name}: the forward passes recorded gradients. Wrap the loop in "
-                             "`with torch.no_grad():` (or decorate the function with @torch.no_grad()).")
-    if not all(seen["moved"] for seen in observations):
-        raise GradingFailure(f"{name}: the model got a batch straight from the loader: move it with "
-                             ".to(device) first.")
+    return [model_recipe("tiny_cnn", train=train, seed=seed + 1, no_grad_guard=guarded),
+            loader_recipe(images, labels % labels_below, batch_size, must_move=guarded)]
 
 
 def ascent_variant(model, target, *, image_shape, mode="class", steps=100, lr=0.1, start="zeros", seed=0,

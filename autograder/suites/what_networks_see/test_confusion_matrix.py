@@ -9,15 +9,15 @@ import torch
 
 from autograder import mistakes
 from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_tensor
-from autograder.harness import run_locally
-from autograder.suites.what_networks_see._cases import CLASSES, classifier_arguments, expect_eval_without_gradients
+from autograder.harness import expect_inference, run_locally
+from autograder.suites.what_networks_see._cases import CLASSES, classifier_arguments
 from solutions.what_networks_see import confusion_matrix as reference
 
 NAME = "confusion_matrix"
 
 
-def arguments(train: bool = False, labels_below: int = CLASSES):
-    return classifier_arguments(30, 8, train=train, seed=900, labels_below=labels_below) + [
+def arguments(train: bool = False, labels_below: int = CLASSES, guarded: bool = False):
+    return classifier_arguments(30, 8, train=train, seed=900, labels_below=labels_below, guarded=guarded) + [
         CLASSES, {"__device__": "cpu"}]
 
 
@@ -30,8 +30,12 @@ def describe(labels_below: int) -> str:
 @pytest.mark.public
 def test_does_each_row_count_the_predictions_for_one_true_class(student):
     """Entry [t, p] counts the samples of class t predicted as p, over every batch (the last one smaller)?"""
+    check_values(student(NAME, *arguments()))
+
+
+def check_values(got) -> None:
+    """The values test's check of an answer to the plain arguments (also used by the mode test)."""
     expected, _ = run_locally(reference, *arguments())
-    got = student(NAME, *arguments())
     expect_tensor(got, expected, what=describe(CLASSES), check_dtype=False, rtol=0, atol=0,
                   mistakes={mistakes.CONFUSION_TRANSPOSED: expected.T})
 
@@ -50,21 +54,22 @@ def test_is_it_an_integer_num_classes_square_even_for_classes_never_seen(student
 
 @pytest.mark.points(1)
 def test_does_it_run_in_eval_mode_without_gradients(student):
-    """Handed a model in training mode: does every forward pass run in eval() mode, under no_grad, on batches
-    moved to `device`?"""
-    reply = student.call(NAME, *arguments(train=True))
-    expect_eval_without_gradients(NAME, reply.models[0]["observations"])
+    """Handed a model in training mode that refuses to run while gradients are recorded, and batches that are wrong
+    until moved: is the matrix the one of the model in eval() mode, under no_grad, on batches moved to `device`?"""
+    def compare(got, expected, variants):
+        expect_tensor(got, expected, what=describe(CLASSES), check_dtype=False, rtol=0, atol=0,
+                      mistakes={name: produce for name, produce in variants.items()})
+
+    expect_inference(student, NAME, arguments(train=True, guarded=True), reference, compare, plain=arguments(),
+                     values_check=check_values)
 
 
 @pytest.mark.points(0)
 @pytest.mark.gpu
 def test_does_it_count_on_cuda_and_return_the_matrix_on_the_cpu(student, cuda):
-    """On CUDA: are the batches moved to the model's device, and is the matrix the CPU one, on the CPU?"""
+    """On CUDA: with the model on the GPU and the loader on the CPU (a batch left there fails), is the matrix the
+    CPU one, on the CPU?"""
     model, loader = classifier_arguments(30, 8, train=False, seed=900)
     reply = student.call(NAME, dict(model, device=cuda), loader, CLASSES, {"__device__": cuda})
-    devices = {seen["device"] for seen in reply.models[0]["observations"]}
-    if not devices or not all(device.startswith("cuda") for device in devices):
-        raise GradingFailure(f"{NAME}: batches reached the model on {sorted(devices)}, expected cuda. Move them "
-                             "with .to(device).")
     expected, _ = run_locally(reference, *arguments())
     expect_tensor(reply.value, expected, what=f"{describe(CLASSES)} on cuda", check_dtype=False, rtol=0, atol=0)

@@ -9,7 +9,8 @@ import torch
 
 from autograder import mistakes
 from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_tensor
-from autograder.harness import model_recipe, run_locally
+from autograder.harness import charged_elsewhere, model_recipe, never_switched, run_locally
+from autograder.zoo import expected_probe
 from autograder.suites.what_networks_see._cases import IMAGE_SHAPE, ascent_variant
 from solutions.what_networks_see import generate_image as reference
 
@@ -40,10 +41,10 @@ def unpack(value, what: str):
     return as_tensor(image, what=f"{what}: the image"), torch.tensor([float(v) for v in objectives])
 
 
-def compare(reply, expected, model, what, variants: dict | None = None) -> None:
+def compare(reply, expected, model, what, variants: dict | None = None, check_weights: bool = True) -> None:
     """The weights untouched, then every objective, then the last image, against the reference's."""
-    after = reply.models[0]["state_dict"]
-    if any(not torch.equal(after[key], value) for key, value in model["state_dict"].items()):
+    after = reply.models[0]["state_dict"] if check_weights else model["state_dict"]
+    if any(key not in after or not torch.equal(after[key], value) for key, value in model["state_dict"].items()):
         raise GradingFailure(f"{what}: {KNOWN_MISTAKE}{mistakes.WEIGHTS_UPDATED}")
     image, objectives = unpack(reply.value, what)
     expected_image, expected_objectives = expected
@@ -97,16 +98,33 @@ def test_does_the_noise_start_come_from_the_seed(student):
 def test_does_it_leave_the_model_as_it_found_it(student):
     """Handed a model in training mode, in neuron mode: eval() during the ascent, training mode again after,
     and no hook left on any layer?"""
-    reply, _, _, what, _ = call(student, "tiny_cnn", (0, 2, 3), dict(mode="neuron", steps=3, lr=0.1), train=True,
-                                layer="network.0")
+    options = dict(mode="neuron", steps=3, lr=0.1)
+    reply, expected, model, what, keywords = call(student, "tiny_cnn", (0, 2, 3), options, train=True,
+                                                  layer="network.0")
+    # During the ascent: in training mode dropout would change the objectives (the values decide). A mistake in the
+    # values is charged by the other tests, not again here (see charged_elsewhere).
+    try:
+        compare(reply, expected, model, what, variants={mistakes.MISSING_EVAL: lambda: run_locally(
+            reference, *never_switched([model]), (0, 2, 3), keywords=keywords)[0]})
+    except GradingFailure:
+        plain = lambda: call(student, "tiny_cnn", (0, 2, 3), options, layer="network.0")[0]  # noqa: E731
+        def same(got, mine):
+            image, objectives = unpack(mine.value, what)
+            compare(got, (image, objectives.tolist()), model, what, check_weights=False)
+        if not charged_elsewhere(reply, plain, same=same,
+                                 values_check=lambda mine: compare(mine, expected, model, what)):
+            raise
+    # After it: the worker ran the model once more on a probe input, in the mode the call left it in. The probe's
+    # expected output comes from the weights the model has after the call (the weights are another test's).
     report = reply.models[0]
-    if not report["observations"]:
-        raise GradingFailure(f"{what}: the model was never called.")
-    if any(seen["training"] for seen in report["observations"]):
-        raise GradingFailure(f"{what}: the model ran in training mode, so dropout changed the objective from one "
-                             "call to the next. Call model.eval() before the ascent.")
-    if not report["training"]:
-        raise GradingFailure(f"{what}: the model came in training mode and was left in eval mode: remember "
+    if isinstance(report["probe"], str):
+        raise GradingFailure(f"{what}: after the call the model could not run any more ({report['probe']}).")
+    weights = {key: report["state_dict"].get(key, value) for key, value in model["state_dict"].items()}
+    in_training = expected_probe("tiny_cnn", weights, training=True)
+    if not torch.allclose(report["probe"], in_training, rtol=1e-4, atol=1e-5):
+        left = ("was left in eval mode" if torch.allclose(report["probe"], expected_probe(
+            "tiny_cnn", weights, training=False), rtol=1e-4, atol=1e-5) else "does not answer as it did")
+        raise GradingFailure(f"{what}: the model came in training mode and {left} after the call: remember "
                              "model.training first and restore it with model.train(was_training) at the end.")
     if report["hooks"]:
         raise GradingFailure(f"{what}: {report['hooks']} hook(s) still registered after the call.\n"
@@ -124,7 +142,7 @@ def test_does_it_ascend_on_cuda_and_return_the_image_on_the_cpu(student, cuda):
     expected, _ = run_locally(reference, model, 3, keywords=keywords)
     what = f"{NAME}(tiny_cnn on cuda, 3, mode='class', steps=8, lr=0.1, start='zeros', optimizer='adam')"
     after = reply.models[0]["state_dict"]
-    if any(not torch.equal(after[key], value) for key, value in model["state_dict"].items()):
+    if any(key not in after or not torch.equal(after[key], value) for key, value in model["state_dict"].items()):
         raise GradingFailure(f"{what}: {KNOWN_MISTAKE}{mistakes.WEIGHTS_UPDATED}")
     image, objectives = unpack(reply.value, what)
     if image.device.type != "cpu":

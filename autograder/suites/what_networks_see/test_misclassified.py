@@ -7,15 +7,15 @@ the most samples is found by the reference on the grader's side.
 import pytest
 
 from autograder.checks import GradingFailure, expect_tensor
-from autograder.harness import run_locally
-from autograder.suites.what_networks_see._cases import classifier_arguments, expect_eval_without_gradients
+from autograder.harness import expect_inference, run_locally
+from autograder.suites.what_networks_see._cases import classifier_arguments
 from solutions.what_networks_see import confusion_matrix, misclassified as reference
 
 NAME = "misclassified"
 
 
-def model_and_loader(train: bool = False):
-    return classifier_arguments(60, 16, train=train, seed=910)
+def model_and_loader(train: bool = False, guarded: bool = False):
+    return classifier_arguments(60, 16, train=train, seed=910, guarded=guarded)
 
 
 def commonest_mistake() -> tuple[int, int, int]:
@@ -26,20 +26,29 @@ def commonest_mistake() -> tuple[int, int, int]:
     return true, predicted, int(matrix[true, predicted])
 
 
-def check(student, true: int, predicted: int, limit: int):
-    what = f"{NAME}(tiny CNN, 60 samples in batches of 16, true_class={true}, predicted_class={predicted}, " \
-           f"'cpu', limit={limit})"
-    arguments = model_and_loader() + [true, predicted, {"__device__": "cpu"}, limit]
-    expected_images, expected_probabilities = run_locally(reference, *arguments)[0]
-    got = student(NAME, *arguments)
+def describe(true: int, predicted: int, limit: int) -> str:
+    return (f"{NAME}(tiny CNN, 60 samples in batches of 16, true_class={true}, predicted_class={predicted}, "
+            f"'cpu', limit={limit})")
+
+
+def compare(got, expected, what: str, variants: dict | None = None) -> None:
+    """(images, probabilities) against the reference's; ``variants`` give the answers of known mistakes."""
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise GradingFailure(f"{what}: got {type(got).__name__}, expected a tuple (images, probabilities).")
-    images, probabilities = got
-    expect_tensor(images, expected_images, what=f"{what}: the images", check_dtype=False)
+    (images, probabilities), (expected_images, expected_probabilities) = got, expected
+    variants = variants or {}
+    expect_tensor(images, expected_images, what=f"{what}: the images", check_dtype=False,
+                  mistakes={name: (lambda produce=produce: produce()[0]) for name, produce in variants.items()})
     expect_tensor(probabilities, expected_probabilities, what=f"{what}: the probabilities (one softmax row of "
                   f"10 per image)", check_dtype=False, mistakes={
                       "the probability of the predicted class only: return each image's whole softmax row":
-                          lambda: expected_probabilities.max(dim=1).values})
+                          lambda: expected_probabilities.max(dim=1).values,
+                      **{name: (lambda produce=produce: produce()[1]) for name, produce in variants.items()}})
+
+
+def check(student, true: int, predicted: int, limit: int):
+    arguments = model_and_loader() + [true, predicted, {"__device__": "cpu"}, limit]
+    compare(student(NAME, *arguments), run_locally(reference, *arguments)[0], describe(true, predicted, limit))
 
 
 @pytest.mark.points(2)
@@ -65,7 +74,13 @@ def test_does_it_stop_at_the_limit_and_return_empty_tensors_when_nothing_matches
 
 @pytest.mark.points(1)
 def test_does_it_run_in_eval_mode_without_gradients(student):
-    """Handed a model in training mode: does every forward pass run in eval() mode, under no_grad, on batches
+    """Handed a model in training mode that refuses to run while gradients are recorded, and batches that are wrong
+    until moved: are the images and probabilities those of the model in eval() mode, under no_grad, on batches
     moved to `device`?"""
-    reply = student.call(NAME, *model_and_loader(train=True), 0, 1, {"__device__": "cpu"}, 4)
-    expect_eval_without_gradients(NAME, reply.models[0]["observations"])
+    true, predicted, count = commonest_mistake()
+    arguments = model_and_loader(train=True, guarded=True) + [true, predicted, {"__device__": "cpu"}, count + 5]
+    plain = model_and_loader() + [true, predicted, {"__device__": "cpu"}, count + 5]
+    what = describe(true, predicted, count + 5)
+    expect_inference(student, NAME, arguments, reference,
+                     lambda got, expected, variants: compare(got, expected, what, variants), plain=plain,
+                     values_check=lambda got: compare(got, run_locally(reference, *plain)[0], what))
