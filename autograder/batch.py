@@ -1,7 +1,8 @@
 """Grade a whole class: parallel, sandboxed, resumable, with a progress bar and a gradebook.
 
 Each student is graded in a pool process of its own slot (one sandbox uid per
-slot), and each result is written atomically to ``OUT/<student>/``. A rerun skips
+slot), and each result is written atomically to ``OUT/<student>/`` (a folder named by
+``names.folder_name``: an id is data, never a path). A rerun skips
 students whose saved result matches their submission's bytes, so after Ctrl-C or
 a kill it finishes the class without losing or duplicating anything. The
 gradebook is always rebuilt from the saved results.
@@ -25,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.names import folder_name, is_plain, shown
 from autograder.report import write_class_report, write_feedback
 from autograder.results import SubmissionResult, TestCaseResult, write_json_atomic
 from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation, die_with_parent
@@ -57,6 +59,7 @@ class ClassSummary:
     settings: object = None                             # the roster and late policy used (ClassSettings)
     similarity: object = None                          # the similarity report (SimilarityReport), or None
     similarity_error: str = ""
+    renamed: list = field(default_factory=list)         # (student id, folder) for ids that are not plain names
     interrupted: bool = False
     stop_signal: int = signal.SIGINT  # what interrupted the run (Ctrl-C, SIGTERM, SIGHUP)
 
@@ -102,6 +105,27 @@ def discover(submissions: str | Path, assignment: str) -> list[Submission]:
     return [Submission(p.stem, p) for p in files]
 
 
+def check_out_is_for(out: Path, assignment: str) -> None:
+    """Refuse an OUT that holds another assignment's grades: its gradebook, report, class.json and student folders
+    would be overwritten or mixed with this one's. One OUT per assignment (say grades/convolution)."""
+    from autograder.classbook import SETTINGS_FILE
+
+    found = set()
+    try:
+        found.add(json.loads((out / SETTINGS_FILE).read_text())["assignment"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if not found and out.is_dir():  # an OUT from before class.json: its students' saved results say
+        for saved in sorted(out.glob(f"*/{RESULT_FILE}"))[:20]:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                found.add(json.loads(saved.read_text())["assignment"])
+    others = sorted(str(name) for name in found - {assignment})
+    if others:
+        raise SubmissionLayoutError(f"{out} holds the grades of {', '.join(others)}; grading {assignment} there would "
+                                    f"overwrite its gradebook, report and student folders. Give each assignment its "
+                                    f"own --out (e.g. {out / assignment}).")
+
+
 def fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -124,7 +148,7 @@ def saved_result(out: Path, submission: Submission) -> dict | None:
     """The saved result for this exact submission graded by this suite, or None if absent, unreadable, for
     other bytes, or graded by another version of the hidden suite or the reference."""
     try:
-        saved = json.loads((out / submission.student / RESULT_FILE).read_text())
+        saved = json.loads((out / folder_name(submission.student) / RESULT_FILE).read_text())
         current = (saved.get("sha256") == fingerprint(submission.path)
                    and saved.get("suite") == suite_fingerprint(saved.get("assignment", "")))
         return saved if current else None
@@ -207,7 +231,7 @@ def _grade_and_save(student: str, path: str, assignment: str, out: str, limits: 
     digest = fingerprint(submission_path)
     result: SubmissionResult = grade_submission(submission_path, assignment, limits=limits,
                                                 isolation=_slot_isolation, student_id=student)
-    return save_result(Path(out) / student, result.to_dict() | {"sha256": digest}, result.to_gradescope())
+    return save_result(Path(out) / folder_name(student), result.to_dict() | {"sha256": digest}, result.to_gradescope())
 
 
 def save_result(folder: Path, saved: dict, gradescope: dict) -> dict:
@@ -235,6 +259,7 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     from autograder import classbook
 
     out = Path(out).resolve()
+    check_out_is_for(out, assignment)
     everyone = discover(submissions, assignment)
     chosen = classbook.settings(out, assignment, roster, late)
     missing = chosen.roster.check([s.student for s in everyone]) if chosen.roster else []
@@ -242,7 +267,8 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
         chosen.late.check(everyone)
     out.mkdir(parents=True, exist_ok=True)
     classbook.save_settings(out, chosen)
-    summary = ClassSummary(assignment=assignment, missing=missing, settings=chosen)
+    summary = ClassSummary(assignment=assignment, missing=missing, settings=chosen,
+                           renamed=[(s.student, folder_name(s.student)) for s in everyone if not is_plain(s.student)])
     # Internal errors are ours, not the student's: a rerun tries them again.
     if students is not None:
         unknown = sorted(set(students) - {s.student for s in everyone})
@@ -286,7 +312,7 @@ def _finish(out: Path, everyone: list[Submission], summary: ClassSummary, simila
     for saved in summary.results:
         if chosen.late:
             saved["late"] = chosen.late.assess(saved["student"], paths[saved["student"]]).to_dict(saved["score"])
-        write_feedback(out / saved["student"], saved)
+        write_feedback(out / folder_name(saved["student"]), saved)
     summary.rows = ([classbook.row(saved, assignment, chosen) for saved in summary.results]
                     + [classbook.missing_row(person, assignment, chosen) for person in summary.missing])
     classbook.write_gradebook(out, assignment, chosen, summary.rows)
@@ -320,7 +346,7 @@ def _grade_on_dask(pending, assignment, out, limits, scheduler, finished) -> Non
 
     def on_result(submission, payload, crash):
         finished(_crashed(submission, assignment, out, crash) if payload is None
-                 else save_result(out / submission.student, payload["saved"], payload["gradescope"]))
+                 else save_result(out / folder_name(submission.student), payload["saved"], payload["gradescope"]))
 
     scaleout.grade_on_dask(pending, assignment=assignment, limits=limits, scheduler=scheduler, on_result=on_result)
 
@@ -368,8 +394,9 @@ def _internal_error(submission: Submission, assignment: str, out: Path, detail: 
     result = SubmissionResult(assignment=assignment, submission=str(submission.path), student=submission.student,
                               status="internal-error",
                               message="internal grading error: the staff have been told; your score may change.")
-    print(f"internal grading error for {submission.student}: {detail}", flush=True)
-    return save_result(out / submission.student, result.to_dict() | {"sha256": fingerprint(submission.path)},
+    print(f"internal grading error for {shown(submission.student)}: {detail}", flush=True)
+    return save_result(out / folder_name(submission.student),
+                       result.to_dict() | {"sha256": fingerprint(submission.path)},
                        result.to_gradescope())
 
 
@@ -383,5 +410,6 @@ def _crashed(submission: Submission, assignment: str, out: Path, detail: str) ->
                                                question=question, test_id=f"{question}_crashed", score=0.0,
                                                max_score=float(points), status="failed", message=message)
                                 for question, points in ASSIGNMENTS[assignment].items()])
-    return save_result(out / submission.student, result.to_dict() | {"sha256": fingerprint(submission.path)},
+    return save_result(out / folder_name(submission.student),
+                       result.to_dict() | {"sha256": fingerprint(submission.path)},
                        result.to_gradescope())

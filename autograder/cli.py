@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from autograder.isolation import IsolationUnavailable
+from autograder.names import shown
 from autograder.suites import ASSIGNMENTS
 
 
@@ -61,6 +62,7 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     ``roster``: a roster CSV (autograder.roster); ``late``: the keyword arguments of
     autograder.late.policy_from_options, or None."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
@@ -68,7 +70,8 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     from autograder.sandbox import Limits
     from autograder.scaleout import SchedulerLost, WorkerCannotSandbox
 
-    from autograder.gradebook import GradebookError, autograde_course, check_course, is_course
+    from autograder.gradebook import (GradebookError, autograde_course, check_course, is_course,
+                                      nbgrader_late_policy)
     from autograder.late import LatePolicyError, policy_from_options
     from autograder.roster import Roster, RosterError
 
@@ -91,6 +94,8 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     if nbgrader:
         try:  # before any grading: a course that would trust a kernel's output is refused
             check_course(Path(submissions).resolve(), assignment)
+            # nbgrader's due date and penalty, so every file here shows the number `nbgrader export` shows
+            late = nbgrader_late_policy(submissions, assignment)
         except GradebookError as error:
             console.print(f"autograder: {error}", markup=False)
             return 2
@@ -105,8 +110,8 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
         task = bar.add_task(assignment, total=total)
 
         def advance(done, total_count, row):
-            bar.update(task, completed=done, description=f"{assignment}: {row['student']} "
-                                                         f"{row['total']:g}/{row['max_score']:g}")
+            bar.update(task, completed=done, description=escape(f"{assignment}: {shown(row['student'])} "
+                                                                f"{row['total']:g}/{row['max_score']:g}"))
 
         stopped = None
         try:
@@ -164,6 +169,11 @@ def print_class_summary(console, summary, out) -> None:
     if chosen is not None and chosen.reused:
         console.print(f"used the {' and the '.join(chosen.reused)} saved in {out}/class.json by an earlier run",
                       markup=False)
+    if summary.renamed:
+        console.print(f"note: {len(summary.renamed)} student id(s) are not plain folder names (a path, a link, a "
+                      "name the grader uses in OUT, odd characters), so their results are in a folder of their own: "
+                      + "; ".join(f"{shown(student)} -> {out}/{folder}/" for student, folder in summary.renamed),
+                      markup=False)
     if summary.missing:
         console.print(f"warning: {len(summary.missing)} student(s) on the roster have no submission: "
                       f"{', '.join(f'{p.name} ({p.submission})' for p in summary.missing)}. They are 'missing' in the "
@@ -172,16 +182,20 @@ def print_class_summary(console, summary, out) -> None:
         late = [saved for saved in summary.results if saved.get("late", {}).get("days_late")]
         console.print(f"late policy: due {show_time(chosen.late.due)}, {chosen.late.penalty.describe()}; "
                       f"{len(late)} late submission(s)"
-                      + "".join(f"\n  {saved['student']}: {saved['late']['days_late']} day(s) late, "
+                      + "".join(f"\n  {shown(saved['student'])}: {saved['late']['days_late']} started day(s) late, "
                                 f"{saved['late']['score_before']:g} -> {saved['late']['score_after']:g}"
                                 for saved in late), markup=False)
     if summary.similarity is not None and summary.similarity.pairs:
         top = summary.similarity.pairs[:3]
         console.print(f"similarity: {summary.similarity.above_threshold} pair(s) above "
                       f"{summary.similarity.threshold:.0%} (leads to read in report.html, not verdicts), most alike: "
-                      + "; ".join(f"{p.first} and {p.second} ({p.similarity[0]:.0%}/{p.similarity[1]:.0%})"
-                                  for p in top), markup=False)
-    elif summary.similarity_error:
+                      + "; ".join(f"{shown(p.first)} and {shown(p.second)} "
+                                  f"({p.similarity[0]:.0%}/{p.similarity[1]:.0%})" for p in top), markup=False)
+    if summary.similarity is not None and (summary.similarity.too_large or summary.similarity.out_of_time):
+        console.print("similarity: not compared, read by hand: "
+                      + ", ".join(map(shown, summary.similarity.too_large + summary.similarity.out_of_time))
+                      + " (too large, or the step's time ran out; see report.html)", markup=False)
+    if summary.similarity_error:
         console.print(f"similarity report not made: {summary.similarity_error}", markup=False)
     console.print(f"gradebook: {out}/gradebook.csv; report: {out}/report.html; per student: "
                   f"{out}/<student>/feedback.html and results.json")

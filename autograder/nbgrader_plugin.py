@@ -29,6 +29,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Igno
                                     NbGraderPreprocessor, SaveAutoGrades)
 from traitlets import Float, Unicode
 
+from autograder.names import folder_name
 from autograder.suites import ASSIGNMENTS
 
 TEST_CELL_SUFFIX = "_tests"
@@ -75,7 +76,7 @@ class GradeInSandbox(NbGraderPreprocessor):
             # A result of `autograder grade COURSE --nbgrader` for this student's submitted notebook, if the
             # file it graded still has the bytes it graded.
             try:
-                saved = json.loads((Path(self.results_directory) / student / "grading.json").read_text())
+                saved = json.loads((Path(self.results_directory) / folder_name(student) / "grading.json").read_text())
                 submitted = Path(saved["submission"])
                 expected = Path(student, assignment, f"{resources['nbgrader']['notebook']}.ipynb")
                 if submitted.parts[-3:] == expected.parts and saved.get("sha256") == fingerprint(submitted):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.checks import KNOWN_MISTAKE
+from autograder.names import feedback_link
 from autograder.suites import ASSIGNMENTS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,8 @@ def _late_note(late: dict, max_score: float) -> str:
     due = f"{e(late['due'])}{' (your extension)' if late['extended'] else ''}"
     if not late["days_late"]:
         return (f"<p id=\"late\" class=\"muted\">Submitted {e(late['submitted_at'])}, on time (due {due}).</p>")
-    days = f"{late['days_late']} day{'s' if late['days_late'] != 1 else ''}"
+    # A started day counts whole (one minute late is one day), so "2 days and 10 hours" is 3 started days.
+    days = f"{late['days_late']} started day{'s' if late['days_late'] != 1 else ''}"
     return (f"<div id=\"late\" class=\"failure\"><p><strong>Late by {days}</strong>: submitted "
             f"{e(late['submitted_at'])}, due {due}. Penalty: {late['penalty_percent']:g}% of the score.</p>"
             f"<p>Before the penalty: {late['score_before']:g} / {max_score:g}. After: "
@@ -214,7 +216,8 @@ def class_statistics(assignment: str, results: list[dict]) -> ClassStatistics:
     by_test: dict[str, TestStatistic] = {}
     for saved in results:
         stats.students.append(saved["student"])
-        stats.totals.append(saved.get("score", 0.0))
+        # The total a student gets, after any late penalty: the gradebook's and the export's number.
+        stats.totals.append(saved["late"]["score_after"] if saved.get("late") else saved.get("score", 0.0))
         stats.statuses[saved["status"]] += 1
         if saved["status"] != "ok":
             stats.not_ok[saved["student"]] = saved["status"]
@@ -305,7 +308,7 @@ def _late_section(results: list[dict]) -> str:
             f"<p class=\"muted\">{on_time} of {len(late)} on time. The statistics and plots of this report use the "
             "scores before the penalty; the Students table below and the gradebook's total are after it.</p>"
             + (f"<table id=\"late\"><thead><tr><th>student</th><th>submitted</th><th>due</th>"
-               "<th class=\"number\">days late</th><th class=\"number\">penalty</th>"
+               "<th class=\"number\">started days late</th><th class=\"number\">penalty</th>"
                "<th class=\"number\">before</th><th class=\"number\">after</th></tr></thead>"
                f"<tbody>{rows}</tbody></table>" if rows else "<p id=\"late\">Nobody was late.</p>"))
 
@@ -329,6 +332,12 @@ def _similarity_section(report, error: str, links: dict[str, str]) -> str:
         skipped += f"<p class=\"muted\">Too little code of their own to compare: {e(', '.join(report.too_short))}.</p>"
     if report.unreadable:
         skipped += f"<p class=\"muted\">Could not be read: {e(', '.join(report.unreadable))}.</p>"
+    if report.too_large:
+        skipped += (f"<p>Too large to compare (more code than the similarity step reads; read these by hand): "
+                    f"{e(', '.join(report.too_large))}.</p>")
+    if report.out_of_time:
+        skipped += (f"<p>Not compared, the similarity step's time ran out first: "
+                    f"{e(', '.join(report.out_of_time))}.</p>")
     if not report.pairs:
         return f"<h2>Similar submissions</h2>{intro}<p id=\"similarity\">No pair above the threshold.</p>{skipped}"
     rows = "".join(f"<tr><td class=\"number\">{index}</td><td>{e(pair.first)}</td><td>{e(pair.second)}</td>"
@@ -403,7 +412,7 @@ def write_class_report(out: str | Path, assignment: str, results: list[dict], *,
     out = Path(out)
     stats = class_statistics(assignment, results)
     plots = _plots(stats, out)
-    links = {saved["student"]: f"{saved['student']}/{FEEDBACK_FILE}" for saved in results}
+    links = {saved["student"]: feedback_link(saved["student"], FEEDBACK_FILE) for saved in results}
     path = out / REPORT_FILE
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(render_report(stats, plots, links, results=results, similarity=similarity,
