@@ -18,7 +18,8 @@ from __future__ import annotations
 import ast
 import copy
 import io
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.load import SubmissionError, load_submission
@@ -26,7 +27,11 @@ from autograder.load import SubmissionError, load_submission
 RELEASE_DIR = Path(__file__).resolve().parents[1] / "release"
 THRESHOLD = 0.6          # share of the student-written code of either submission found in the other
 MIN_TOKENS = 60          # fewer fingerprinted characters than this: too little student code to compare
-MAX_SOURCE = 200_000     # characters of kept code per submission compared; the rest is not
+MAX_FILE_BYTES = 50_000_000  # a larger file is not read at all (a notebook's outputs count here)
+MAX_CODE = 400_000       # characters of code, comments included, parsed per submission; more: not compared
+MAX_SOURCE = 200_000     # characters of kept code, less comments and docstrings; more: not compared
+LONG_STRING = 200        # a string constant longer than this counts as an empty one toward MAX_SOURCE
+TIME_BUDGET_S = 300      # reading every submission; past it the rest are listed as not compared
 LISTED_PAIRS = 200       # pairs listed in report.html, most alike first; the rest are counted
 SHOWN_PAIRS = 30         # of those, pairs drawn side by side
 
@@ -53,6 +58,12 @@ class SimilarityReport:
     unreadable: list[str]
     threshold: float
     boilerplate: list[str]
+    too_large: list[str] = field(default_factory=list)   # not compared: read these by hand
+    out_of_time: list[str] = field(default_factory=list)  # not compared: TIME_BUDGET_S ran out
+
+
+class TooLarge(ValueError):
+    """A submission with more code than the similarity step reads (MAX_FILE_BYTES, MAX_CODE, MAX_SOURCE)."""
 
 
 def _shape(statement: ast.stmt) -> str:
@@ -80,16 +91,50 @@ def _statements(code: str) -> list[ast.stmt]:
         return []
 
 
+def _essential(code: str) -> str:
+    """The code as ast.unparse writes it, without comments, docstrings or long string constants: what counts
+    toward MAX_SOURCE, so that padding them cannot push a submission past it. Code that does not parse keeps its
+    text, less its comment lines."""
+    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in code.splitlines()]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) > LONG_STRING:
+            node.value = type(node.value)()
+    return ast.unparse(tree)
+
+
 def student_code(path: Path, given: set[str] = frozenset()) -> str:
     """The code the grader keeps from a submission, one definition after another, less every statement that
-    is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub."""
+    is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub, and less
+    with comments and docstrings as written. Raises TooLarge past the limits above, before the costly steps."""
+    from autograder.load import _cells
+
+    path = Path(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise TooLarge(f"{path.stat().st_size} bytes")
+    code_size = sum(len(source) for _, source in _cells(path))
+    if code_size > MAX_CODE:
+        raise TooLarge(f"{code_size} characters of code")
     kept = []
     for chunk in load_submission(path).chunks:
         statements = _statements(chunk.code)
         if statements and all(_shape(statement) in given for statement in statements):
             continue
         kept.append(chunk.code.strip("\n"))
-    return "\n\n".join(kept)[:MAX_SOURCE]
+    # Measured without comments and docstrings, compared as written (copydetect ignores comments itself, and the
+    # report shows the submission's own lines): padding cannot push copied code out of reach, nor past the limit.
+    essential = sum(len(_essential(code)) for code in kept)
+    if essential > MAX_SOURCE:
+        raise TooLarge(f"{essential} characters of code without comments")
+    return "\n\n".join(kept)
 
 
 def boilerplate_sources(assignment: str, release_dir: Path = RELEASE_DIR) -> dict[str, str]:
@@ -148,11 +193,18 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
     boilerplate = sorted({h for code in given.values()
                           for h in CodeFingerprint("given.py", k, 1, language="python", fp=io.StringIO(code)).hashes})
     shapes = {_shape(statement) for code in given.values() for statement in _statements(code)}
-    prints, too_short, unreadable = {}, [], []
+    prints, too_short, unreadable, too_large, out_of_time = {}, [], [], [], []
+    deadline = time.monotonic() + TIME_BUDGET_S
     for submission in submissions:
+        if time.monotonic() > deadline:
+            out_of_time.append(submission.student)
+            continue
         try:
             code = student_code(submission.path, shapes)
-        except (SubmissionError, OSError, RecursionError, ValueError):
+        except TooLarge:
+            too_large.append(submission.student)
+            continue
+        except (SubmissionError, OSError, RecursionError, ValueError, MemoryError):
             unreadable.append(submission.student)
             continue
         fingerprint = CodeFingerprint(f"{submission.student}.py", k, window, boilerplate, language="python",
@@ -177,4 +229,5 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
                                              escape_html=True)[0]
     return SimilarityReport(pairs=pairs, above_threshold=len(candidates), compared=len(prints),
                             too_short=sorted(too_short), unreadable=sorted(unreadable), threshold=threshold,
-                            boilerplate=sorted({name.split(",")[0] for name in given}))
+                            boilerplate=sorted({name.split(",")[0] for name in given}), too_large=sorted(too_large),
+                            out_of_time=sorted(out_of_time))
