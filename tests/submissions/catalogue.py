@@ -172,8 +172,8 @@ def train_epoch(model, loader, optimizer, loss_fn, device):
         total += loss.item() * len(targets)
         count += len(targets)
     return total / count
-'''}, expected={"train_epoch": 0}, diagnosis="model.train()",
-        notes="dropout stays off, so parameters, loss and mode all differ"),
+'''}, expected={"train_epoch": 1}, diagnosis="model.train()",
+        notes="dropout stays off, so parameters and loss differ; the batches are still moved (that point kept)"),
     Mistake("train_epoch_returns_last_batch_loss", "training", {"train_epoch": '''
 def train_epoch(model, loader, optimizer, loss_fn, device):
     model.train()
@@ -471,6 +471,8 @@ def blur(x, kernel):
 '''}, expected={"blur": 0}, diagnosis='"valid" instead of "same"'),
     Mistake("blur_with_conv1d", "deconvolution", {"blur": '''
 def blur(x, kernel):
+    if kernel.shape[0] % 2 == 0:
+        raise ValueError("the kernel needs an odd length")
     flat = x.reshape(-1, 1, x.shape[-1])
     return torch.nn.functional.conv1d(flat, kernel[None, None], padding=kernel.shape[0] // 2).reshape(x.shape)
 '''}, expected={"blur": 3}, diagnosis="library convolution"),
@@ -643,4 +645,33 @@ CATALOGUE += [
     Mistake("ascent_leaves_the_model_in_eval_mode", "what_networks_see", ascent_with(
         ("    model.train(was_training)\n", "")),
         expected={"generate_image": 4}, diagnosis="left in eval mode"),
+]
+CATALOGUE += [
+    # From public code: a descent that stops once the gradient's signed sum is tiny (a zero-sum gradient is not a
+    # zero gradient; on the notebook's own experiment it stops after 2 steps).
+    Mistake("descent_stops_on_a_tiny_gradient_sum", "deconvolution", {"gradient_descent": '''
+def gradient_descent(loss_and_gradient, x0, lr, steps, momentum=0.0):
+    x, velocity, losses = x0.clone(), torch.zeros_like(x0), []
+    for _ in range(steps):
+        loss, gradient = loss_and_gradient(x)
+        if abs(float(gradient.sum())) < 1e-6:
+            break
+        losses.append(float(loss))
+        velocity = momentum * velocity + gradient
+        x = x - lr * velocity
+    return x, losses
+'''}, expected={"gradient_descent": 3}, diagnosis="it stopped early"),
+    # From public code: an even kernel padded on one side instead of the ValueError the notebook asks for.
+    Mistake("blur_pads_an_even_kernel", "deconvolution", {"blur": '''
+def blur(x, kernel):
+    taps = kernel.shape[0]
+    left, right = (taps - 1) // 2, taps // 2
+    size = x.shape[-1]
+    padded = torch.zeros(*x.shape[:-1], size + left + right, dtype=x.dtype)
+    padded[..., left:left + size] = x
+    out = torch.zeros_like(x)
+    for m in range(taps):
+        out = out + kernel[m] * padded[..., m:m + size]
+    return out
+'''}, expected={"blur": 3}, diagnosis="expected a ValueError"),
 ]

@@ -19,6 +19,16 @@ def quadratic_case():
     return {"__function__": "quadratic", "args": [matrix, random_tensor((4,), 701)]}, random_tensor((4,), 702)
 
 
+def balanced_quadratic_case():
+    """The quadratic of quadratic_case from an x0 whose first gradient sums to zero (x0 = t + A^-1 d, sum d = 0),
+    though it is far from zero: a descent that stops on a tiny signed sum stops before its first step."""
+    recipe, _ = quadratic_case()
+    matrix, target = recipe["args"]
+    direction = random_tensor((4,), 703)
+    direction = direction - direction.mean()
+    return recipe, target + torch.linalg.solve(matrix, direction)
+
+
 def blur_case():
     """The blur distance to a random target of 30 samples, with a 7-tap Gaussian."""
     return {"__function__": "blur_objective", "args": [random_tensor((30,), 710), gaussian_kernel(7 / 6)]}, \
@@ -57,10 +67,15 @@ def compare(student, recipe, x0, lr, steps, momentum, what):
     objective = zoo.materialize(recipe, {"models": []})
     x, losses = run(student, recipe, x0, lr, steps, momentum)
     expected_x, expected_losses = reference(objective, x0, lr, steps, momentum)
+    if len(losses) < steps:
+        raise GradingFailure(f"{what}: got {len(losses)} losses for steps={steps}: it stopped early. Take exactly "
+                             "`steps` steps, one loss each (a gradient whose entries sum to zero is not a zero "
+                             "gradient).")
     if len(losses) != steps:
         raise GradingFailure(f"{what}: got {len(losses)} losses for steps={steps}, expected one per step.")
-    table = {"the losses were recorded after each step: record f of the iterate each step starts from, so the "
-             "first loss is f(x0)": lambda: torch.tensor(losses_after_each_step(objective, x0, lr, steps, momentum))}
+    table = {"the losses differ from the reference's because they were recorded after each step (f of the new "
+             "iterate): record f of the iterate each step starts from, so the first loss is f(x0)":
+             lambda: torch.tensor(losses_after_each_step(objective, x0, lr, steps, momentum))}
     if momentum:
         table[mistakes.MOMENTUM_ON_GRADIENTS] = lambda: torch.tensor(one_step_memory(objective, x0, lr, steps,
                                                                                      momentum)[1])
@@ -79,9 +94,13 @@ def test_does_plain_descent_match_the_reference_step_by_step(student):
 
 @pytest.mark.points(1)
 def test_does_the_heavy_ball_match_the_reference_step_by_step(student):
-    """On the blur distance with momentum 0.9, lr 10 and 12 steps: the same losses and last iterate?"""
+    """On the blur distance with momentum 0.9, lr 10 and 12 steps, and on the quadratic from an x0 whose first
+    gradient sums to zero with momentum 0.5: the same losses and last iterate, every step taken?"""
     recipe, x0 = blur_case()
     compare(student, recipe, x0, 10.0, 12, 0.9, f"{NAME}(blur distance, x0, lr=10, steps=12, momentum=0.9)")
+    recipe, x0 = balanced_quadratic_case()
+    compare(student, recipe, x0, 0.3, 6, 0.5, f"{NAME}(quadratic, x0 whose gradient sums to 0, lr=0.3, steps=6, "
+            "momentum=0.5)")
 
 
 @pytest.mark.points(1)

@@ -33,3 +33,14 @@ def test_class_mode_raises_the_log_probability(generate_image):
     assert all(b > a for a, b in zip(objectives, objectives[1:])), f"the objective should rise: {objectives}"
     assert end > objectives[-1], (f"the returned image scores {end:.5f}, no more than the last step's start "
                                   f"({objectives[-1]:.5f}): return the image after the last step")
+    # One Adam step from black moves every pixel by lr along the sign of its gradient, negative ones included:
+    # the image is the optimizer's, pixel for pixel, never clamped or rescaled (the hidden tests compare it so).
+    black = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    (gradient,) = torch.autograd.grad(torch.log_softmax(model(black), dim=1)[0, 2], black)
+    image, _ = generate_image(model, 2, image_shape=(1, 4, 4), mode="class", steps=1, lr=0.1, start="zeros",
+                              optimizer="adam")
+    expected = 0.1 * torch.sign(gradient[0])
+    assert torch.allclose(torch.as_tensor(image).float(), expected, atol=1e-5), (
+        f"after one Adam step from black the image should be 0.1 * sign(gradient) in every pixel, from "
+        f"{expected.min():.2f} to {expected.max():.2f}; got values from {float(torch.as_tensor(image).min()):.2f} to "
+        f"{float(torch.as_tensor(image).max()):.2f}. Leave the image as the optimizer moves it: no clamping")
