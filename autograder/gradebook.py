@@ -12,6 +12,7 @@ then work as after ``nbgrader autograde``, because it was ``nbgrader autograde``
 from __future__ import annotations
 
 import warnings
+from datetime import timezone
 from pathlib import Path
 
 from autograder.suites import ASSIGNMENTS
@@ -57,6 +58,37 @@ def check_course(course_root: Path, assignment: str):
             raise GradebookError(f"the gradebook's grade cells {cells} do not carry the hidden suites' points "
                                  f"{expected}: release the assignment again")
     return config, coursedir
+
+
+def nbgrader_late_policy(course_root: str | Path, assignment: str):
+    """The course's own late policy as autograder.late applies it, so that gradebook.csv, report.html, the feedback
+    pages and ``autograder export`` show the number ``nbgrader export`` shows: the due date nbgrader's database
+    holds for the assignment (``nbgrader db assignment add NAME --duedate=...``) and the penalty of its
+    LateSubmissionPlugin, which has only two methods, ``none`` (shown, nothing taken) and ``zero`` (a late
+    submission scores 0). Submission times come from nbgrader's timestamp.txt, as nbgrader's own do.
+
+    None when the assignment has no due date. Raises GradebookError for a course with a late plugin of its own:
+    its number cannot be shown outside nbgrader, so the grades there would disagree with nbgrader's."""
+    from nbgrader.api import Gradebook
+
+    from autograder.late import LatePolicy, Penalty
+
+    config, coursedir = check_course(Path(course_root).resolve(), assignment)
+    plugin = config.get("AssignLatePenalties", {}).get("plugin_class")
+    if plugin is not None and getattr(plugin, "__name__", str(plugin)).rsplit(".", 1)[-1] != "LateSubmissionPlugin":
+        raise GradebookError(f"the course's late plugin {plugin} is its own: autograder cannot show its penalties in "
+                             "gradebook.csv, report.html or an export, which would then disagree with `nbgrader "
+                             "export`. Use nbgrader's LateSubmissionPlugin (penalty_method 'none' or 'zero'), or "
+                             "grade without --nbgrader and give --due and --late-penalty.")
+    method = config.get("LateSubmissionPlugin", {}).get("penalty_method", "none")
+    if method not in ("none", "zero"):
+        raise GradebookError(f"LateSubmissionPlugin.penalty_method = {method!r}: nbgrader knows 'none' and 'zero'")
+    with warnings.catch_warnings(), Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        due = gradebook.find_assignment(assignment).duedate
+    if due is None:
+        return None
+    return LatePolicy(due=due.replace(tzinfo=timezone.utc) if due.tzinfo is None else due,
+                      penalty=Penalty(rule=method))
 
 
 def autograde_course(*, course_root: str | Path, assignment: str, results_directory: str | Path,

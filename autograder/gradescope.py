@@ -22,34 +22,59 @@ from autograder.suites import ASSIGNMENTS, suite_dir
 ROOT = Path(__file__).resolve().parents[1]
 # The modules grading needs (grade -> load, sandbox, worker, protocol; suites -> checks, cases, mistakes,
 # harness, zoo). The round-trip test grades from an unpacked zip, so a missing one fails it.
-GRADING_MODULES = ["__init__", "carried", "cases", "checks", "grade", "gradescope", "harness", "isolation", "load",
-                   "mistakes", "protocol", "results", "sandbox", "worker", "zoo"]
+GRADING_MODULES = ["__init__", "blocks", "carried", "cases", "checks", "grade", "gradescope", "harness", "isolation",
+                   "load", "mistakes", "protocol", "results", "sandbox", "worker", "zoo"]
 # What grading imports beyond the standard library. setup.sh installs exactly these, pinned, with the
 # versions of their dependencies, as found in the environment that builds the zip (see pinned_requirements).
 GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest")
 # torch's CUDA build depends on these; the CPU build installed on Gradescope does not.
 CUDA_ONLY = ("nvidia-", "cuda-", "triton")
-MINIMUM_PYTHON = (3, 10)
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
-# Supported base images: Gradescope's Ubuntu 22.04 and 24.04 (apt-get, python3 >= 3.10). On any other
-# image it stops with a message, so the image build fails visibly instead of zeroing every student.
+# Supported base images: Gradescope's Ubuntu 22.04 and 24.04. requirements.txt pins the versions this project's
+# tests ran with, and some of them need Python {minimum_text} or later: where python3 is older (Ubuntu 22.04 has
+# 3.10), this installs python{minimum_text} from the image's own packages. On an image with neither it stops with a
+# message, so the image build fails visibly instead of zeroing every student.
+# AUTOGRADER_ROOT stands in for /autograder in tests. TORCH_INDEX_URL is where torch comes from: by default
+# PyTorch's CPU wheels (Gradescope has no GPU, and the CUDA wheels are gigabytes); set empty, pip's own index
+# (PyPI, or the mirror pip is configured with), by name.
 set -euo pipefail
-command -v apt-get >/dev/null || {{ echo "setup.sh: this autograder needs an Ubuntu base image (no apt-get)"; exit 1; }}
-apt-get update -qq
-apt-get install -y -qq python3 python3-venv python3-pip
-# bubblewrap isolates student code; where the container refuses it namespaces, the grader falls back to
-# Landlock or a sandbox uid by itself (autograder/isolation.py), and never grades with the answers readable.
-apt-get install -y -qq bubblewrap || echo "setup.sh: bubblewrap not available; the grader will use its fallback"
-python3 -c 'import sys; sys.exit(0 if sys.version_info >= {minimum} else 1)' || {{
-    echo "setup.sh: python3 $(python3 -V) is older than {minimum_text}; use Gradescope's Ubuntu 22.04 or 24.04 image"; exit 1; }}
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+TORCH_INDEX_URL="${{TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}}"
+PYTHON=""
+find_python() {{
+    for candidate in python3 python3.14 python3.13 python3.12 python{minimum_text}; do
+        if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys, venv, ensurepip
+sys.exit(0 if sys.version_info >= {minimum} else 1)' 2>/dev/null; then
+            PYTHON="$(command -v "$candidate")"; return 0
+        fi
+    done
+    return 1
+}}
+if ! find_python || ! command -v bwrap >/dev/null; then
+    command -v apt-get >/dev/null || {{
+        echo "setup.sh: this autograder needs an Ubuntu base image (no apt-get, and no Python {minimum_text} with venv)"
+        exit 1; }}
+    apt-get update -qq
+    find_python || apt-get install -y -qq python3 python3-venv python3-pip || true
+    find_python || apt-get install -y -qq python{minimum_text} python{minimum_text}-venv || true
+    find_python || {{
+        echo "setup.sh: no Python {minimum_text} or later with venv here ($(python3 -V 2>&1)); the pinned packages need" \\
+             "it. Use Gradescope's Ubuntu 22.04 or 24.04 image"; exit 1; }}
+    # bubblewrap isolates student code; where the container refuses it namespaces, the grader falls back to
+    # Landlock or a sandbox uid by itself (autograder/isolation.py), and never grades with the answers readable.
+    command -v bwrap >/dev/null || apt-get install -y -qq bubblewrap || \\
+        echo "setup.sh: bubblewrap not available; the grader will use its fallback"
+fi
+echo "setup.sh: $("$PYTHON" -V) at $PYTHON"
 # A venv of its own: Ubuntu 24.04's system Python refuses pip installs (PEP 668).
-python3 -m venv /autograder/venv
-# The CPU build of torch: Gradescope has no GPU, and the CUDA wheels are gigabytes.
-/autograder/venv/bin/pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch=={torch}
-/autograder/venv/bin/pip install --quiet -r /autograder/source/requirements.txt
-/autograder/venv/bin/python -c 'import torch, numpy, nbformat, pytest'
+"$PYTHON" -m venv "$ROOT/venv"
+if [ -n "$TORCH_INDEX_URL" ]; then
+    "$ROOT/venv/bin/pip" install --quiet --index-url "$TORCH_INDEX_URL" torch=={torch}
+fi
+"$ROOT/venv/bin/pip" install --quiet -r "$ROOT/source/requirements.txt"
+"$ROOT/venv/bin/python" -c 'import torch, numpy, nbformat, pytest'
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -85,6 +110,21 @@ def _requirement_closure(names: tuple[str, ...], *, cuda: bool) -> dict[str, str
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 queue.append(requirement.name)
     return dict(sorted(found.items()))
+
+
+def minimum_python() -> tuple[int, int]:
+    """The oldest Python 3 that every pinned distribution accepts (their Requires-Python): numpy 2.4 and others
+    need 3.11, so Ubuntu 22.04's python3 (3.10) cannot install requirements.txt."""
+    import importlib.metadata as metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    needs = [SpecifierSet(metadata.distribution(name).metadata.get("Requires-Python") or "")
+             for name in _requirement_closure(GRADING_PACKAGES, cuda=False)]
+    for minor in range(8, 30):
+        if all(f"3.{minor}.0" in need or f"3.{minor}.99" in need for need in needs):
+            return 3, minor
+    raise RuntimeError("no Python 3 release satisfies every pinned requirement's Requires-Python")
 
 
 def pinned_requirements() -> list[str]:
@@ -165,8 +205,8 @@ def build_zip(*, assignment: str, out: str | Path) -> Path:
 
     with zipfile.ZipFile(out, "w") as archive:
         torch_version = _requirement_closure(("torch",), cuda=False)["torch"].split("+")[0]
-        setup = SETUP_SH.format(torch=torch_version, minimum=MINIMUM_PYTHON,
-                                minimum_text=".".join(map(str, MINIMUM_PYTHON)))
+        minimum = minimum_python()
+        setup = SETUP_SH.format(torch=torch_version, minimum=minimum, minimum_text=".".join(map(str, minimum)))
         add(archive, "setup.sh", setup, executable=True)
         add(archive, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment), executable=True)
         add(archive, "requirements.txt", "\n".join(pinned_requirements()) + "\n")

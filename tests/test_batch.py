@@ -57,6 +57,22 @@ def test_are_two_files_for_one_student_refused_clearly(tmp_path):
         discover(tmp_path, "convolution")
 
 
+def test_is_an_out_folder_of_another_assignment_refused_before_anything_is_written(tmp_path, capsys):
+    """Reusing --out for another assignment would overwrite its gradebook, report and student folders."""
+    from autograder.cli import main
+
+    classroom = make_class(tmp_path / "class", 2)
+    for out, marker in ((tmp_path / "grades", "class.json"), (tmp_path / "old-grades", "alice/grading.json")):
+        (out / marker).parent.mkdir(parents=True)
+        (out / marker).write_text(json.dumps({"assignment": "convolution", "student": "alice"}))
+        before = sorted(str(path.relative_to(out)) for path in out.rglob("*"))
+        with pytest.raises(SubmissionLayoutError, match=f"{out} holds the grades of convolution"):
+            grade_class(submissions=classroom, assignment="shifted_mnist", out=out)
+        assert main(["grade", str(classroom), "-a", "shifted_mnist", "--out", str(out)]) == 2
+        assert f"own --out (e.g. {out / 'shifted_mnist'})" in capsys.readouterr().out.replace("\n", "")
+        assert sorted(str(path.relative_to(out)) for path in out.rglob("*")) == before
+
+
 def test_does_a_class_get_a_gradebook_and_a_results_file_per_student(tmp_path):
     out = tmp_path / "out"
     summary = grade_class(submissions=make_class(tmp_path / "class"), assignment="shifted_mnist", out=out, workers=2)

@@ -92,7 +92,7 @@ def test_does_the_feedback_page_show_the_score_before_and_after_the_penalty():
     page = render_feedback({"student": "ann", "assignment": "shifted_mnist", "status": "ok", "score": 6.0,
                             "max_score": 6.0, "tests": [], "late": late})
     text = re.sub(r"<[^>]+>", "", page)
-    assert re.search(r"4\.8 / 6", text.split("Questions")[0]) and "Late by 2 days" in text
+    assert re.search(r"4\.8 / 6", text.split("Questions")[0]) and "Late by 2 started days" in text
     assert "Before the penalty: 6 / 6" in text and "After: 4.8 / 6" in text
 
 
@@ -257,13 +257,13 @@ def test_does_a_ta_get_roster_late_penalty_similarity_and_a_canvas_file(tmp_path
 
     assert main([*options, "--roster", str(roster), "--due", "2026-11-20 23:59", "--late-penalty", "10%"]) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "Name dan (dan)" in printed and "ben: 2 day(s) late, 6 -> 4.8" in printed
+    assert "Name dan (dan)" in printed and "ben: 2 started day(s) late, 6 -> 4.8" in printed
     rows = {row["student"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
     assert rows["ben"]["total"] == "4.8" and rows["ben"]["score_before_penalty"] == "6.0"
     assert rows["ben"]["days_late"] == "2" and rows["ann"]["total"] == "6.0" and rows["ann"]["days_late"] == "0"
     assert rows["dan"]["status"] == "missing" and rows["dan"]["total"] == "" and rows["dan"]["lms_id"] == "104"
     feedback = re.sub(r"<[^>]+>", "", (out / "ben" / "feedback.html").read_text())
-    assert "Late by 2 days" in feedback and "Before the penalty: 6 / 6" in feedback and "After: 4.8 / 6" in feedback
+    assert "Late by 2 started days" in feedback and "Before the penalty: 6 / 6" in feedback and "After: 4.8 / 6" in feedback
     report = (out / "report.html").read_text()
     listed = re.findall(r"<tr><td class=\"number\">\d+</td><td>(\w+)</td><td>(\w+)</td>",
                         report.split('id="similarity"')[1])

@@ -147,7 +147,10 @@ def test_do_nbgrader_export_scores_equal_the_graded_scores_whoever_ran_last(cour
     scores = exported(folder)
     assert set(scores) == set(answers)
     for student in answers:
-        assert float(scores[student]["raw_score"]) == float(graded[student]["total"]), student
+        # the same numbers on both sides: nbgrader's score (after its late penalty) is our total, its raw score ours
+        # before the penalty
+        assert float(scores[student]["score"]) == float(graded[student]["total"]), student
+        assert float(scores[student]["raw_score"]) == float(graded[student]["score_before_penalty"]), student
         assert float(scores[student]["max_score"]) == TOTAL and scores[student]["timestamp"]
     assert float(scores["alice"]["score"]) == TOTAL
     assert 0 < float(scores["bob"]["raw_score"]) < TOTAL
@@ -161,6 +164,23 @@ def test_is_the_late_penalty_of_the_courses_plugin_applied(course, graded):
     assert float(scores["bob"]["late_submission_penalty"]) == float(scores["bob"]["raw_score"]) > 0
     assert float(scores["bob"]["score"]) == 0
     assert float(scores["alice"]["late_submission_penalty"]) == 0
+
+
+def test_does_every_file_of_the_grader_show_nbgraders_late_penalty(course, graded):
+    """bob is late under the course's penalty_method 'zero': gradebook.csv, the CSV export, report.html and his
+    feedback page say 0 and why, as `nbgrader export` does, not his score before the penalty."""
+    folder, _ = course
+    out = folder / "grades"
+    assert float(graded["bob"]["total"]) == 0 < float(graded["bob"]["score_before_penalty"])
+    assert graded["bob"]["days_late"] == "1" and float(graded["alice"]["total"]) == TOTAL
+    assert main(["export", str(out), "--format", "csv"]) == 0
+    rows = {row["submission"]: row for row in csv.DictReader((out / f"{ASSIGNMENT}-csv.csv").open())}
+    assert float(rows["bob"]["score"]) == 0 and float(rows["alice"]["score"]) == TOTAL
+    assert float(rows["bob"]["score_before_penalty"]) > 0
+    feedback = html.unescape(re.sub(r"<[^>]+>", " ", (out / "bob" / "feedback.html").read_text()))
+    assert "Late by 1 started day" in feedback and f"After: 0 / {TOTAL:g}" in feedback, feedback[:2000]
+    report = html.unescape(re.sub(r"<[^>]+>", " ", (out / "report.html").read_text()))
+    assert "bob" in report[report.index("Late"):], report[:3000]
 
 
 def test_does_formgrader_see_every_submission_autograded_with_nothing_to_grade_by_hand(course, graded):

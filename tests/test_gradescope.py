@@ -54,42 +54,76 @@ def archive(tmp_path_factory):
     return path
 
 
-def clean_python() -> str:
-    """Debian's python3 when it is the same minor version as ours (a system Python, as on Gradescope's image,
-    reachable by a sandbox uid), else this interpreter's base."""
-    system = Path("/usr/bin/python3")
-    if system.exists():
-        version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                                 text=True).stdout.strip()
-        if version == str(tuple(sys.version_info[:2])):
-            return str(system)
-    return str(Path(sys.base_prefix) / "bin" / "python3")
+# Ubuntu 22.04's python3 is 3.10, too old for the pinned packages; its python3.11 is one apt-get away.
+PYTHON_310 = """#!/bin/sh
+case "$*" in -V|--version) echo "Python 3.10.12" ;; *) exit 1 ;; esac
+"""
 
 
 @pytest.fixture(scope="session")
-def clean_venv():
-    """A venv holding only what setup.sh installs: Gradescope's /autograder/venv. Made once per machine and
-    reused (keyed by the pinned versions); its folders are open to a sandbox uid, as on Gradescope."""
+def setup_run(tmp_path_factory):
+    """The zip's own setup.sh, run for real with AUTOGRADER_ROOT pointing at a folder of ours: on a PATH whose
+    python3 is 3.10 (Ubuntu 22.04's), with torch and every pin taken by name from pip's configured index. It makes
+    ROOT/venv, Gradescope's /autograder/venv. Made once per machine and reused while setup.sh and requirements.txt
+    are the same (it installs gigabytes); ROOT/setup.log keeps what that run printed."""
     from filelock import FileLock
 
-    from autograder.gradescope import link_grading_environment, pinned_requirements
+    from autograder.gradescope import build_zip
 
-    key = hashlib.sha256(("\n".join(pinned_requirements()) + clean_python()).encode()).hexdigest()[:12]
-    venv = Path(tempfile.gettempdir()) / f"autograder-gradescope-venv-{key}"
-    with FileLock(str(venv) + ".lock"):
-        if not (venv / ".complete").exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([clean_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
-            link_grading_environment(venv)
-            (venv / ".complete").write_text("")
-        for folder in [venv, *venv.parents]:
-            if folder != Path("/") and not folder.stat().st_mode & 0o005:
-                pytest.skip(f"{folder} is closed to other users: the clean venv cannot serve a sandbox uid")
+    archive = build_zip(assignment=ASSIGNMENT, out=tmp_path_factory.mktemp("setup-zip") / "autograder.zip")
+    with zipfile.ZipFile(archive) as unpacked:
+        setup, requirements = unpacked.read("setup.sh"), unpacked.read("requirements.txt")
+    key = hashlib.sha256(setup + requirements).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"autograder-gradescope-setup-{key}"
+    with FileLock(str(root) + ".lock"):
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            (root / "source").mkdir(parents=True)
+            (root / "bin").mkdir()
+            with zipfile.ZipFile(archive) as unpacked:
+                unpacked.extractall(root / "source")
+            (root / "bin" / "python3").write_text(PYTHON_310)
+            (root / "bin" / "python3").chmod(0o755)
+            run = subprocess.run(["/bin/bash", str(root / "source" / "setup.sh")], capture_output=True, text=True,
+                                 env={"PATH": f"{root / 'bin'}:/usr/bin:/bin", "AUTOGRADER_ROOT": str(root),
+                                      "TORCH_INDEX_URL": "", "HOME": str(root), "LANG": "C.UTF-8",
+                                      "PIP_NO_CACHE_DIR": "1"}, timeout=1200)
+            (root / "setup.log").write_text(f"exit {run.returncode}\n{run.stdout}\n{run.stderr}")
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            (root / ".complete").write_text("")
+    for folder in [root, *root.parents]:
+        if folder != Path("/") and not folder.stat().st_mode & 0o005:
+            pytest.skip(f"{folder} is closed to other users: the setup's venv cannot serve a sandbox uid")
+    return root
+
+
+@pytest.fixture(scope="session")
+def clean_venv(setup_run):
+    """The venv setup.sh made: only what it installs (no nbgrader, no rich, no project)."""
+    venv = setup_run / "venv"
     probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch, numpy, nbformat, pytest; "
                             "import importlib.util as u; print(u.find_spec('nbgrader'), u.find_spec('rich'))"],
                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert probe.returncode == 0 and probe.stdout.split() == ["None", "None"], probe.stdout + probe.stderr
     return venv
+
+
+def test_does_setup_sh_choose_a_new_enough_python_and_install_every_pin(setup_run, clean_venv):
+    """On an image whose python3 is 3.10, setup.sh builds the venv with python3.11 and installs exactly the pins
+    of requirements.txt, torch by name from the index pip is configured with."""
+    from packaging.utils import canonicalize_name
+
+    log = (setup_run / "setup.log").read_text()
+    assert log.startswith("exit 0") and "setup.sh: Python 3.11" in log and "python3.11" in log, log[-2000:]
+    assert "Python 3.10" not in log.split("setup.sh: Python", 1)[1]
+    listing = ("import sys, importlib.metadata as m\nprint(sys.version_info[:2])\n"
+               "for d in m.distributions(): print(d.metadata['Name'] + '==' + d.version)\n")
+    versions = subprocess.run([str(clean_venv / "bin" / "python"), "-c", listing], capture_output=True,
+                              text=True).stdout.splitlines()
+    installed = {canonicalize_name(line.split("==")[0]): line.split("==")[1] for line in versions[1:] if "==" in line}
+    for line in (setup_run / "source" / "requirements.txt").read_text().split():
+        name, version = line.split("==")
+        assert installed.get(canonicalize_name(name), "").split("+")[0] == version, (line, installed.get(name))
 
 
 @pytest.fixture
@@ -235,8 +269,10 @@ def test_is_the_zip_pinned_and_its_setup_explicit_about_the_image(archive):
     assert {"torch", "numpy", "nbformat", "pytest"} <= {line.split("==")[0] for line in requirements}
     assert not [line for line in requirements if line.startswith(("nvidia-", "triton", "cuda-"))]
     torch_pin = next(line for line in requirements if line.startswith("torch=="))
-    assert f"cpu {torch_pin}" in setup and "python3 -m venv /autograder/venv" in setup
-    assert "(3, 10)" in setup and "Ubuntu" in setup
+    assert "TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}" in setup  # the CPU build unless told otherwise
+    assert f'--index-url "$TORCH_INDEX_URL" {torch_pin}' in setup
+    assert '-m venv "$ROOT/venv"' in setup and "Ubuntu" in setup
+    assert "(3, 11)" in setup and "python3.11-venv" in setup  # numpy 2.4 and others need 3.11: 22.04's is 3.10
 
 
 def test_does_a_grader_that_cannot_isolate_say_so_plainly_instead_of_a_silent_zero(tmp_path, monkeypatch):
@@ -290,3 +326,20 @@ def test_does_an_empty_upload_get_a_zero_with_instructions(archive, clean_venv, 
     readme.write_text("oops")
     results, _ = run_autograder(archive, imitation_root, readme, "notes.txt", venv=clean_venv)
     assert results["score"] == 0 and f"{ASSIGNMENT}.ipynb" in results["output"]
+
+
+def test_is_what_loading_left_out_one_line_in_the_visible_output_and_a_syntax_error_whole():
+    from autograder.results import SubmissionResult
+
+    skipped = [f"cell {cell}, line {line}: `plt.plot(history[{line}])` (not needed by any definition)"
+               for cell in range(3, 30) for line in range(1, 5)]
+    skipped.append("cell 31 has a syntax error on line 2: invalid syntax (lost: blur)")
+    result = SubmissionResult(assignment=ASSIGNMENT, submission="x.ipynb", student="x", status="ok",
+                              skipped_content=skipped)
+    output = result.to_gradescope()["output"]
+    lines = [line for line in output.splitlines() if line.strip()]
+    summary = [line for line in lines if line.startswith("Not run while grading")]
+    assert len(summary) == 1 and "108 statement(s)" in summary[0] and "cell 3, cell 4" in summary[0], output
+    assert "and 21 more" in summary[0] and "plt.plot" not in output
+    assert "cell 31 has a syntax error on line 2: invalid syntax (lost: blur)" in output
+    assert len(output) < 600, len(output)
