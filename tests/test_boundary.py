@@ -98,7 +98,19 @@ class Payload:
     def __reduce__(self):
         return (os.system, ("touch {marker}",))
 
-def sobel_magnitude(img, _=setattr(autograder.protocol, "to_wire", lambda value, depth=0: value)):
+def _raw(value, depth=0):
+    return value
+
+def _send_raw_pickles():
+    # The worker binds its encoder before student code runs; reach it anyway, through the garbage collector.
+    import gc
+    autograder.protocol.to_wire = _raw
+    for thing in gc.get_objects():
+        if type(thing).__name__ == "Worker" and hasattr(thing, "to_wire"):
+            thing.to_wire = _raw
+
+def sobel_magnitude(img):
+    _send_raw_pickles()
     return Payload()
 '''})
     result = grade_source(tmp_path, "convolution", source)
