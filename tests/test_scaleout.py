@@ -1,6 +1,7 @@
 """Grading on a real Dask cluster: a `dask scheduler` and two `dask worker` processes on 127.0.0.1.
 
-The class is the convolution demo class (a correct submission, the stub, three mistakes, two hostile ones).
+The class is the convolution demo class (a correct submission, the stub, three mistakes) without its two
+hostile submissions, which would only wait out their timeouts on the workers.
 A Dask run writes the same OUT as a local run, byte for byte apart from timings and the sandbox uid; a worker
 killed half way costs nothing; a scheduler killed half way stops the command with a message, and a rerun on a
 fresh scheduler finishes the class. Every process is torn down, and the test checks none is left.
@@ -110,15 +111,6 @@ def cluster(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    """The class graded by the local pool: what every Dask run must reproduce."""
-    out = tmp_path_factory.mktemp("local") / "out"
-    run = grade(out)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
 def quick_class(tmp_path_factory):
     """The demo class without its two hostile submissions (which wait out timeouts), and its local run: the
     classes a worker or the scheduler is killed in, where only the resuming matters."""
@@ -172,12 +164,15 @@ def wait_for_results(out: Path, count: int, process: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def test_does_a_dask_run_write_the_same_out_as_a_local_run(cluster, local_run, tmp_path):
+def test_does_a_dask_run_write_the_same_out_as_a_local_run(cluster, quick_class, tmp_path):
+    """The demo class less its two hostile submissions (they only wait out timeouts here; a worker's sandbox is
+    the next tests' subject), graded on Dask and by the local pool: the same files."""
+    submissions, local_out = quick_class
     out = tmp_path / "out"
-    run = grade(out, "--scheduler", cluster.address)
+    run = grade(out, "--scheduler", cluster.address, submissions=submissions)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "7 students graded" in run.stdout
-    assert_same_out(out, local_run)
+    assert f"{len(list(submissions.iterdir()))} students graded" in run.stdout
+    assert_same_out(out, local_out, submissions)
 
 
 def test_does_the_class_finish_with_the_same_grades_when_a_worker_is_killed_half_way(cluster, quick_class,
