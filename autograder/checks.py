@@ -203,6 +203,19 @@ def expect_dtype_kept(student, name: str, arguments_for) -> None:
 
 
 # What an implement-it-yourself check runs under (autograder.blocks): no library convolution, no autograd.
+def expect_value_error(student, name: str, *args, what: str, why: str) -> None:
+    """``name(*args)`` must raise ValueError (the notebook asks for one); ``why`` says what makes the input invalid."""
+    from autograder.sandbox import StudentException
+
+    try:
+        got = student(name, *args)
+    except StudentException as error:
+        if "raised ValueError" in str(error):
+            return
+        raise GradingFailure(f"{what}: expected a ValueError ({why}), got another error:\n{error}") from None
+    raise GradingFailure(f"{what}: got {describe(got)}, expected a ValueError ({why}).")
+
+
 CHECK_BLOCKS = ("convolution", "autograd")
 BLOCKED_CALL = re.compile(r"(\S+) is blocked while grading: it is (a library convolution|torch\.autograd)")
 

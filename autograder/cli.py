@@ -70,8 +70,7 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
     from autograder.sandbox import Limits
     from autograder.scaleout import SchedulerLost, WorkerCannotSandbox
 
-    from autograder.gradebook import (GradebookError, autograde_course, check_course, is_course,
-                                      nbgrader_late_policy)
+    from autograder.gradebook import GradebookError, autograde_course, is_course, nbgrader_late_policy
     from autograder.late import LatePolicyError, policy_from_options
     from autograder.roster import Roster, RosterError
 
@@ -93,8 +92,8 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
         return 2
     if nbgrader:
         try:  # before any grading: a course that would trust a kernel's output is refused
-            check_course(Path(submissions).resolve(), assignment)
-            # nbgrader's due date and penalty, so every file here shows the number `nbgrader export` shows
+            # (it checks the course first) nbgrader's due date and penalty, so that every file here shows the
+            # number `nbgrader export` shows
             late = nbgrader_late_policy(submissions, assignment)
         except GradebookError as error:
             console.print(f"autograder: {error}", markup=False)

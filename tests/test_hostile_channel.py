@@ -31,6 +31,22 @@ def _channel(stand_in):
 '''
 
 
+def through_the_channel(body: str) -> dict:
+    """A shifted_mnist submission whose shift_images is a stub, so that evaluate_shifted is called again with the
+    course's shift_images answering through the grader; then evaluate_shifted runs ``body`` (indented, with
+    ``worker``, ``request_id`` and ``protocol`` at hand) on the channel, and waits for ever."""
+    return {"shift_images": "def shift_images(images, dx, dy):\n    raise NotImplementedError\n",
+            "evaluate_shifted": f"""
+def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
+    import time
+    from autograder import protocol
+    worker, request_id = _channel(shift_images)
+    if worker is None:
+        return shift_images(images, 0, 0)  # raises: the grader retries with the course's shift_images
+{body}    time.sleep(3600)
+"""}
+
+
 def scores(result) -> dict:
     return {question: earned for question, (earned, _) in result.per_question().items()}
 
@@ -44,22 +60,12 @@ def grade(tmp_path, assignment, replacements, extra="", limits=LIMITS, name="hos
 @pytest.mark.timeout(180)
 def test_does_a_helper_answer_never_read_cost_a_timeout_not_the_graders_run(tmp_path):
     """Item 1: ask the grader for large answers through the course's shift_images and never read them."""
-    result = grade(tmp_path, "shifted_mnist", {"shift_images": '''
-def shift_images(images, dx, dy):
-    raise NotImplementedError
-''', "evaluate_shifted": '''
-def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
-    import time
-    from autograder import protocol
-    worker, request_id = _channel(shift_images)
-    if worker is None:
-        return shift_images(images, 0, 0)  # raises: the grader retries with the course's shift_images
+    result = grade(tmp_path, "shifted_mnist", through_the_channel('''
     big = protocol.to_wire(torch.ones(10, 1, 100, 100))
     for _ in range(40):  # each answer is 400 kB: the pipe holds 64 kB, and nobody here reads it
         protocol.send(worker.out_fd, {"callback": "shift_images", "id": request_id, "args": [big, 1, 1],
                                       "kwargs": {}})
-    time.sleep(3600)
-'''}, extra=CHANNEL)
+'''), extra=CHANNEL)
     assert result.status in ("ok", "timeout"), result.message
     assert scores(result) == {"shift_images": 0, "evaluate_shifted": 0}
     messages = " ".join(t.message for t in result.tests if t.question == "evaluate_shifted")
@@ -285,19 +291,8 @@ def test_is_a_malformed_message_from_the_worker_the_students_error(tmp_path):
     """Item 7: callback frames whose args is a number, or whose keywords are not named by strings."""
     for frame in ('{"callback": "shift_images", "id": request_id, "args": 5, "kwargs": {}}',
                   '{"callback": "shift_images", "id": request_id, "args": [], "kwargs": {1: 2}}'):
-        result = grade(tmp_path, "shifted_mnist", {"shift_images": '''
-def shift_images(images, dx, dy):
-    raise NotImplementedError
-''', "evaluate_shifted": f'''
-def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
-    import time
-    from autograder import protocol
-    worker, request_id = _channel(shift_images)
-    if worker is None:
-        return shift_images(images, 0, 0)  # raises: the grader retries with the course's shift_images
-    protocol.send(worker.out_fd, {frame})
-    time.sleep(3600)
-'''}, extra=CHANNEL)
+        result = grade(tmp_path, "shifted_mnist", through_the_channel(f"    protocol.send(worker.out_fd, {frame})\n"),
+                       extra=CHANNEL)
         assert result.status == "ok", result.message  # not internal-error: nothing to regrade on a rerun
         assert scores(result) == {"shift_images": 0, "evaluate_shifted": 0}
         messages = " ".join(t.message for t in result.tests if t.question == "evaluate_shifted")
