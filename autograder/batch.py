@@ -217,7 +217,7 @@ def _initialise_slot(slots, extra_hidden: tuple[str, ...], plan) -> None:
     and SIGTERM to the parent, and die with it."""
     global _slot_isolation
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
+    die_with_parent(multiprocessing.parent_process().pid)
     slot = slots.get()
     uid = None if plan.uid is None else SANDBOX_UID_BASE + 1 + slot
     _slot_isolation = Isolation(extra_hidden=tuple(Path(p) for p in extra_hidden), uid=uid,

@@ -241,18 +241,25 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool, limits: L
     return arguments + ["--chdir", "/tmp", "--"]
 
 
-def die_with_parent() -> None:
-    """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op).
+
+    ``parent``: the pid that started this process. A parent killed between the fork and this call (a pool
+    process stopped while it starts a worker) would never send the signal: the orphan exits here instead of
+    living on (as a bwrap with its worker) after the grader has gone.
+    """
     try:
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
-def _apply_limits(limits: Limits, limit_processes: bool) -> None:
+def _apply_limits(limits: Limits, limit_processes: bool, parent: int) -> None:
     """Runs in the child between fork and exec: lower the limits, never raise them; die with the grader."""
-    die_with_parent()  # bwrap has --die-with-parent; this covers the other modes
+    die_with_parent(parent)  # bwrap's --die-with-parent comes too late for a parent killed before its exec
     wanted = [(resource.RLIMIT_DATA, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
               (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]
     if limit_processes:
@@ -343,8 +350,10 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
     if plan.uid is not None:
         env["AUTOGRADER_WORKER_UID"] = str(plan.uid)
 
+    parent = os.getpid()
+
     def confine_child() -> None:  # between fork and exec
-        _apply_limits(limits, limit_processes=plan.uid is not None)
+        _apply_limits(limits, limit_processes=plan.uid is not None, parent=parent)
         if ruleset is not None:
             if plan.uid is None and os.geteuid() == 0:
                 isolation.drop_capabilities()

@@ -190,6 +190,36 @@ def test_does_a_stop_signal_end_the_whole_class_run_and_a_rerun_finish_it(tmp_pa
         (f"student{index:02d}", "6.0" if index % 2 == 0 else "0.0", "ok") for index in range(count)]
 
 
+ORPHAN = """
+import os, sys, time
+from autograder.sandbox import Limits, _apply_limits
+starter = os.getpid()
+child = os.fork()
+if child:
+    print(child, flush=True)
+    os._exit(0)  # the starter dies before its child has asked to die with it
+while os.getppid() == starter:
+    time.sleep(0.01)
+_apply_limits(Limits(), limit_processes=False, parent=starter)  # what a worker runs between fork and exec
+open(sys.argv[1], "w").write("still running after its starter died")
+time.sleep(30)
+"""
+
+
+def test_does_a_worker_started_by_a_dying_process_exit_instead_of_living_on(tmp_path):
+    """A pool process killed (by a stop signal) between forking a worker and the worker's exec: the worker
+    cannot ask to be killed with a parent that is already gone, so it must exit by itself."""
+    survived = tmp_path / "survived"
+    starter = subprocess.run([sys.executable, "-c", ORPHAN, str(survived)], capture_output=True, text=True,
+                             timeout=60)
+    orphan = int(starter.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Path(f"/proc/{orphan}").exists() and "Z" not in \
+            Path(f"/proc/{orphan}/stat").read_text().split(")")[-1].split()[:1]:
+        time.sleep(0.05)
+    assert not survived.exists(), survived.read_text()
+
+
 # -- the three isolation modes ----------------------------------------------------------------------
 SEARCH = f'''
 def apply_convolution(img, kernel):
