@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from pathlib import Path
 from autograder.names import folder_name, is_plain, shown
 from autograder.report import write_class_report, write_feedback
 from autograder.results import SubmissionResult, TestCaseResult, write_json_atomic
-from autograder.sandbox import SANDBOX_UID_BASE, Isolation, Limits, default_isolation, die_with_parent
+from autograder.sandbox import (POOL_TAG, SANDBOX_UID_BASE, Isolation, Limits, default_isolation, die_with_parent,
+                                kill_tagged)
 from autograder.suites import ASSIGNMENTS
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
@@ -212,12 +214,13 @@ def stop_on_termination():
 _slot_isolation: Isolation | None = None
 
 
-def _initialise_slot(slots, extra_hidden: tuple[str, ...], plan) -> None:
+def _initialise_slot(slots, extra_hidden: tuple[str, ...], plan, tag: str) -> None:
     """Pool process start-up: take a slot (its own sandbox uid), use the parent's isolation plan, leave Ctrl-C
-    and SIGTERM to the parent, and die with it."""
+    and SIGTERM to the parent, and die with it. ``tag`` marks every worker it starts (sandbox.kill_tagged)."""
     global _slot_isolation
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(multiprocessing.parent_process().pid)
+    os.environ[POOL_TAG] = tag
     slot = slots.get()
     uid = None if plan.uid is None else SANDBOX_UID_BASE + 1 + slot
     _slot_isolation = Isolation(extra_hidden=tuple(Path(p) for p in extra_hidden), uid=uid,
@@ -357,8 +360,9 @@ def _run_pool(pending, assignment, out, workers, limits, confinement, finished, 
     slots = context.Queue()
     for slot in range(workers):
         slots.put(slot)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex}"
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_initialise_slot,
-                               initargs=(slots, *confinement))
+                               initargs=(slots, *confinement, tag))
     futures = {pool.submit(_grade_and_save, s.student, str(s.path), assignment, str(out), limits): s
                for s in pending}
     left = []
@@ -385,8 +389,10 @@ def _run_pool(pending, assignment, out, workers, limits, confinement, finished, 
         for process in list(pool._processes.values()):
             process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+        kill_tagged(tag)  # what a killed pool process was starting: nothing else would ever end it
         raise
     pool.shutdown(wait=True)
+    kill_tagged(tag)  # a pool process that died (BrokenProcessPool) may have left its worker too
     return left
 
 

@@ -241,6 +241,40 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool, limits: L
     return arguments + ["--chdir", "/tmp", "--"]
 
 
+POOL_TAG = "AUTOGRADER_POOL_RUN"
+
+
+def kill_tagged(tag: str, rounds: int = 5) -> int:
+    """SIGKILL every process started with ``POOL_TAG=tag`` in its environment; return how many were found.
+
+    Why not rely on PR_SET_PDEATHSIG alone: a launcher killed half way leaves processes that no death signal
+    reaches (bwrap's sandbox child waits forever for a parent killed while it set the sandbox up), and
+    concurrent.futures can only kill the pool processes themselves. Reading environments needs the same uid or
+    root, as the grader is whenever workers run under another uid."""
+    needle, found = f"{POOL_TAG}={tag}".encode(), 0
+    for _ in range(rounds):
+        pids = []
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if needle in environ.read().split(b"\0"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not pids:
+            break
+        found += len(pids)
+        time.sleep(0.1)  # a launcher being killed may still have had a child on the way
+    return found
+
+
 def die_with_parent(parent: int | None = None) -> None:
     """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op).
 
@@ -349,6 +383,8 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
                 read=[Path(p) for p in isolation.SYSTEM_READABLE] + runtime_paths(), write=[home], devices=devices)
     if plan.uid is not None:
         env["AUTOGRADER_WORKER_UID"] = str(plan.uid)
+    if POOL_TAG in os.environ:  # the class run's mark (autograder.batch): what a stopped run kills when it ends
+        env[POOL_TAG] = os.environ[POOL_TAG]
 
     parent = os.getpid()
 

@@ -149,7 +149,15 @@ def make_class(folder: Path, count: int) -> Path:
     return folder
 
 
-def start_class_run(tmp_path: Path, count: int):
+# A launcher that leaves a process behind, as bwrap does when its parent is killed while it sets a sandbox up
+# (its sandbox child then waits forever): a detached sleep, in the worker's folder, that no death signal reaches.
+LEAKY_BWRAP = """#!/bin/sh
+case "$*" in *autograder.worker*) setsid sleep 300 </dev/null >/dev/null 2>&1 & ;; esac
+exec {bwrap} "$@"
+"""
+
+
+def start_class_run(tmp_path: Path, count: int, leaky_launcher: bool = False):
     """`autograder grade` on a class of ``count`` (reference, stub, reference, ...), stopped once 2 are saved."""
     folder = make_class(tmp_path / "class", count)
     marker = f"autograder-stop-test-{tmp_path.name}-{os.getpid()}"
@@ -159,6 +167,12 @@ def start_class_run(tmp_path: Path, count: int):
     command = [sys.executable, "-m", "autograder.cli", "grade", str(folder), "-a", "shifted_mnist", "--out", str(out),
                "--workers", "2"]
     environment = os.environ | {"TMPDIR": str(scratch), "STOP_TEST_MARKER": marker}
+    if leaky_launcher:
+        launcher = tmp_path / "leaky-bin"
+        launcher.mkdir()
+        (launcher / "bwrap").write_text(LEAKY_BWRAP.format(bwrap=shutil.which("bwrap")))
+        (launcher / "bwrap").chmod(0o755)
+        environment |= {"PATH": f"{launcher}:{os.environ['PATH']}", "AUTOGRADER_SANDBOX_MODES": "bwrap"}
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.glob("*/grading.json"))) < 2:
@@ -167,10 +181,13 @@ def start_class_run(tmp_path: Path, count: int):
     return process, command, environment, marker, out
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, pytest.param(signal.SIGHUP, marks=needs_bwrap)],
+                         ids=["SIGTERM", "SIGHUP-leaky-launcher"])
 def test_does_a_stop_signal_end_the_whole_class_run_and_a_rerun_finish_it(tmp_path, stop):
+    """No pool process, worker or anything their launch left behind outlives the grader. (SIGHUP: with a bwrap
+    that leaves a detached process behind each time it starts a worker.)"""
     count = 6
-    process, command, environment, marker, out = start_class_run(tmp_path, count)
+    process, command, environment, marker, out = start_class_run(tmp_path, count, leaky_launcher=stop == signal.SIGHUP)
     process.send_signal(stop)  # to the grader alone, as `kill PID` does
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 128 + stop, output
@@ -221,10 +238,16 @@ def test_does_a_worker_started_by_a_dying_process_exit_instead_of_living_on(tmp_
 
 
 # -- the three isolation modes ----------------------------------------------------------------------
+# The search runs once per worker process (a normal one and a blocked one): every later call reports it again.
 SEARCH = f'''
+SEARCHED = []
+
+
 def apply_convolution(img, kernel):
     """Look everywhere for the reference and the hidden tests, then report what could be read."""
     import glob, os, time
+    if SEARCHED:
+        raise RuntimeError(SEARCHED[0])
     found, started = [], time.monotonic()
     candidates = [{str(PROJECT_ROOT / "solutions" / "convolution.py")!r},
                   {str(PROJECT_ROOT / "autograder" / "suites" / "convolution" / "test_apply_convolution.py")!r}]
@@ -242,7 +265,8 @@ def apply_convolution(img, kernel):
             continue
         if {REFERENCE_LINE!r} in text or {SUITE_LINE!r} in text:
             found.append(candidate + ": " + text[:4000])
-    raise RuntimeError(f"SEARCHED {{len(candidates)}} candidates; FOUND {{len(found)}}: " + " ".join(found))
+    SEARCHED.append(f"SEARCHED {{len(candidates)}} candidates; FOUND {{len(found)}}: " + " ".join(found))
+    raise RuntimeError(SEARCHED[0])
 '''
 
 
