@@ -202,7 +202,6 @@ def expect_dtype_kept(student, name: str, arguments_for) -> None:
                                  "Create new tensors with the input's dtype (e.g. dtype=img.dtype).")
 
 
-# What an implement-it-yourself check runs under (autograder.blocks): no library convolution, no autograd.
 def expect_value_error(student, name: str, *args, what: str, why: str) -> None:
     """``name(*args)`` must raise ValueError (the notebook asks for one); ``why`` says what makes the input invalid."""
     from autograder.sandbox import StudentException
@@ -216,6 +215,7 @@ def expect_value_error(student, name: str, *args, what: str, why: str) -> None:
     raise GradingFailure(f"{what}: got {describe(got)}, expected a ValueError ({why}).")
 
 
+# What an implement-it-yourself check runs under (autograder.blocks): no library convolution, no autograd.
 CHECK_BLOCKS = ("convolution", "autograd")
 BLOCKED_CALL = re.compile(r"(\S+) is blocked while grading: it is (a library convolution|torch\.autograd)")
 

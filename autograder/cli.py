@@ -91,9 +91,8 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
                       f"submitted/); {submissions} is not one", markup=False)
         return 2
     if nbgrader:
-        try:  # before any grading: a course that would trust a kernel's output is refused
-            # (it checks the course first) nbgrader's due date and penalty, so that every file here shows the
-            # number `nbgrader export` shows
+        try:  # before any grading: a course that would trust a kernel's output is refused (checked in there),
+            # then nbgrader's due date and penalty, so that every file here shows the number `nbgrader export` shows
             late = nbgrader_late_policy(submissions, assignment)
         except GradebookError as error:
             console.print(f"autograder: {error}", markup=False)

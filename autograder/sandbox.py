@@ -244,17 +244,19 @@ def bwrap_arguments(bwrap: str, hidden: list[Path], drop_to_uid: bool, limits: L
 POOL_TAG = "AUTOGRADER_POOL_RUN"
 
 
-def kill_tagged(tag: str, rounds: int = 5) -> int:
-    """SIGKILL every process started with ``POOL_TAG=tag`` in its environment; return how many were found.
+def kill_tagged(tag: str, rounds: int = 5) -> None:
+    """SIGKILL every process started with ``POOL_TAG=tag`` in its environment.
 
     Why not rely on PR_SET_PDEATHSIG alone: a launcher killed half way leaves processes that no death signal
     reaches (bwrap's sandbox child waits forever for a parent killed while it set the sandbox up), and
     concurrent.futures can only kill the pool processes themselves. Reading environments needs the same uid or
     root, as the grader is whenever workers run under another uid."""
-    needle, found = f"{POOL_TAG}={tag}".encode(), 0
+    if not os.path.isdir("/proc"):
+        return
+    needle = f"{POOL_TAG}={tag}".encode()
     for _ in range(rounds):
         pids = []
-        for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             try:
@@ -263,19 +265,17 @@ def kill_tagged(tag: str, rounds: int = 5) -> int:
                         pids.append(int(entry))
             except OSError:
                 continue
+        if not pids:
+            return
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        if not pids:
-            break
-        found += len(pids)
         time.sleep(0.1)  # a launcher being killed may still have had a child on the way
-    return found
 
 
-def die_with_parent(parent: int | None = None) -> None:
+def die_with_parent(parent: int) -> None:
     """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op).
 
     ``parent``: the pid that started this process. A parent killed between the fork and this call (a pool
@@ -287,7 +287,7 @@ def die_with_parent(parent: int | None = None) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
-    if parent is not None and os.getppid() != parent:
+    if os.getppid() != parent:
         os._exit(1)
 
 
