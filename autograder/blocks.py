@@ -10,8 +10,10 @@ worker cannot take it away:
   raises, for the CPU and CUDA backends and their autograd keys. The registration's handle is leaked
   on purpose: nothing in Python refers to it, so nothing can destroy it. Dispatch modes switched off,
   other threads, ``inference_mode`` and direct ``torch.ops`` calls all reach the same kernels. numpy's
-  and scipy's convolve/correlate (and numpy's ``sliding_window_view``, its ``unfold``) and torch's own
-  Python decompositions of ``unfold``/``im2col`` are replaced in every module that holds them.
+  convolve/correlate (and its ``sliding_window_view``, its ``unfold``) and torch's own Python
+  decompositions of ``unfold``/``im2col`` are replaced in every module that holds them; scipy.signal's
+  and scipy.ndimage's convolutions likewise, as soon as either is imported (again, too), by a finder that
+  an audit hook keeps first on ``sys.meta_path``.
 - **autograd**: reverse mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``),
   so an engine saved anywhere or made anew is blocked too; forward mode by the ``_make_dual`` operator
   (``torch.func.jvp``, ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and
@@ -19,8 +21,10 @@ worker cannot take it away:
 
 A blocked call raises RuntimeError with ``BLOCKED`` in its message. The grader never trusts a worker's word
 that nothing was blocked: a check passes only when the right values come back with the blocks in place.
-What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem); such code
-is beyond any in-process check, and the values it returns are still compared with the reference.
+What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem), loads a
+library's compiled module by hand (``importlib.util.module_from_spec`` on scipy's ``_sigtools``) or rewrites
+this module's own objects; such code is beyond any in-process check, and the values it returns are still
+compared with the reference.
 """
 
 from __future__ import annotations
@@ -111,7 +115,7 @@ def _replace_everywhere(originals: dict[int, tuple[object, object]]) -> None:
 
 
 def _python_convolutions() -> list[tuple[str, object]]:
-    """numpy's and scipy's convolutions (their C functions too) and torch's Python unfold/im2col."""
+    """numpy's convolutions (its C functions too) and torch's Python unfold/im2col: loaded with torch already."""
     found = []
     try:
         import numpy
@@ -122,22 +126,6 @@ def _python_convolutions() -> list[tuple[str, object]]:
                   ("numpy.lib.stride_tricks.sliding_window_view", stride_tricks.sliding_window_view)]
         found += [(f"numpy multiarray.{name}", getattr(core.multiarray, name))
                   for name in ("correlate", "correlate2") if hasattr(core.multiarray, name)]
-    except ImportError:
-        pass
-    try:  # imported now, so that no import hook is needed (one that code could remove)
-        import scipy.ndimage
-        import scipy.signal
-        from scipy.ndimage import _nd_image
-        from scipy.signal import _sigtools
-
-        found += [(f"scipy.signal.{name}", getattr(scipy.signal, name)) for name in
-                  ("convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve")]
-        found += [(f"scipy.ndimage.{name}", getattr(scipy.ndimage, name)) for name in
-                  ("convolve", "correlate", "convolve1d", "correlate1d")]
-        found += [(f"scipy.signal._sigtools.{name}", getattr(_sigtools, name)) for name in dir(_sigtools)
-                  if re.search("conv|correl", name)]
-        found += [(f"scipy.ndimage._nd_image.{name}", getattr(_nd_image, name)) for name in dir(_nd_image)
-                  if re.search("correl", name)]
     except ImportError:
         pass
     try:
@@ -153,9 +141,104 @@ def _python_convolutions() -> list[tuple[str, object]]:
     return found
 
 
-def _block_python_convolutions() -> None:
-    _replace_everywhere({id(function): (function, _raiser(name, "convolution"))
-                         for name, function in _python_convolutions()})
+def _scipy_convolutions() -> list[tuple[str, object]]:
+    """scipy.signal's and scipy.ndimage's convolutions and the C functions under them (imports both)."""
+    import importlib
+
+    # From sys.modules, not the packages' attributes: a module loaded again is there before its package's is set.
+    scipy_signal, _sigtools = (importlib.import_module(name) for name in ("scipy.signal", "scipy.signal._sigtools"))
+    scipy_ndimage, _nd_image = (importlib.import_module(name) for name in ("scipy.ndimage", "scipy.ndimage._nd_image"))
+
+    found = [(f"scipy.signal.{name}", getattr(scipy_signal, name)) for name in
+             ("convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve")]
+    found += [(f"scipy.ndimage.{name}", getattr(scipy_ndimage, name)) for name in
+              ("convolve", "correlate", "convolve1d", "correlate1d")]
+    found += [(f"scipy.signal._sigtools.{name}", getattr(_sigtools, name)) for name in dir(_sigtools)
+              if re.search("conv|correl", name)]
+    found += [(f"scipy.ndimage._nd_image.{name}", getattr(_nd_image, name)) for name in dir(_nd_image)
+              if re.search("correl", name)]
+    return [(name, function) for name, function in found
+            if not getattr(function, "__name__", "").startswith("blocked_")]
+
+
+def _block_functions(found: list[tuple[str, object]]) -> None:
+    _replace_everywhere({id(function): (function, _raiser(name, "convolution")) for name, function in found})
+
+
+# scipy's two packages of convolutions: blocked when they are imported, not imported up front (see below).
+SCIPY_PACKAGES = ("scipy.signal", "scipy.ndimage")
+
+
+def _in_scipy_packages(name: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in SCIPY_PACKAGES)
+
+
+def _block_scipy_when_imported() -> None:
+    """Replace scipy's convolutions whenever a module of scipy.signal or scipy.ndimage is loaded.
+
+    Not by importing scipy here: that import is 0.8 s of a blocked worker's 2.4 s start (benchmarks/startup.py),
+    paid by every submission, and most never import scipy. We write our own finder because importlib has no
+    "after this module loads" hook: a finder first on ``sys.meta_path`` wraps the loader of each module of the
+    two packages, and once the outermost load is done the convolutions are replaced wherever they are held,
+    before the import returns to the code that asked for it. A module deleted from ``sys.modules`` and
+    imported again (which would give the library's own functions back) goes through the same finder.
+    An audit hook, which no Python code can remove, refuses any import of those modules while that finder
+    is not first on ``sys.meta_path``.
+    """
+    import importlib.abc
+
+    loading = [0]  # nested loads of the two packages in progress: replace once the outermost is done
+
+    class BlockingLoader(importlib.abc.Loader):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create_module(self, spec):
+            return self.inner.create_module(spec)
+
+        def exec_module(self, module):
+            loading[0] += 1
+            try:
+                self.inner.exec_module(module)
+            finally:
+                loading[0] -= 1
+            if loading[0] == 0:
+                loading[0] += 1
+                try:
+                    _block_functions(_scipy_convolutions())
+                finally:
+                    loading[0] -= 1
+
+        def __getattr__(self, name):  # get_code, is_package, resource readers: the library's own loader's
+            return getattr(self.inner, name)
+
+    class BlockingFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if not _in_scipy_packages(name):
+                return None
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    if spec.loader is not None and not isinstance(spec.loader, BlockingLoader):
+                        spec.loader = BlockingLoader(spec.loader)
+                    return spec
+            return None
+
+    finder = BlockingFinder()
+    sys.meta_path.insert(0, finder)
+
+    def guard(event: str, args: tuple) -> None:
+        # Raised by import statements and by every load of a compiled module (importlib.import_module too).
+        if event == "import" and _in_scipy_packages(str(args[0])):
+            if not sys.meta_path or sys.meta_path[0] is not finder:
+                raise RuntimeError(f"importing {args[0]} is {BLOCKED}: the grader's watch on scipy's "
+                                   "convolutions was moved off sys.meta_path")
+
+    sys.addaudithook(guard)
+    if any(_in_scipy_packages(name) for name in sys.modules):  # loaded before the finder: replace now
+        _block_functions(_scipy_convolutions())
 
 
 def _block_reverse_mode() -> None:
@@ -215,7 +298,8 @@ def install(kinds) -> None:
         raise ValueError(f"unknown blocks: {sorted(unknown)}")
     if "convolution" in kinds:
         _block_operators(CONVOLUTION_OPS, "convolution")
-        _block_python_convolutions()
+        _block_functions(_python_convolutions())
+        _block_scipy_when_imported()
     if "autograd" in kinds:
         _block_operators(FORWARD_AD_OPS, "autograd")
         _block_reverse_mode()

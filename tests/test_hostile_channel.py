@@ -194,11 +194,26 @@ def numpy_convolve():
 def scipy_convolve2d():
     from scipy import signal
     return torch.tensor(signal.convolve2d(x.numpy(), w.numpy(), mode="valid"))
+
+
+def scipy_imported_again():
+    import importlib
+    for name in [name for name in sys.modules if name.startswith("scipy")]:
+        del sys.modules[name]
+    signal = importlib.import_module("scipy.signal")
+    return torch.tensor(signal.convolve2d(x.numpy(), w.numpy(), mode="valid"))
+
+
+def scipys_compiled_convolution_imported_again():
+    import importlib
+    sys.modules.pop("scipy.signal._sigtools", None)
+    sigtools = importlib.import_module("scipy.signal._sigtools")
+    return torch.tensor(sigtools._convolve2d(x.numpy(), w.numpy(), 1, 0, 0, 0))
 '''
 BLOCKED_FUNCTIONS = ["slow_conv_dilated3d", "slow_conv_transpose3d", "mkldnn_convolution", "unfold_with_modes_off",
                      "conv2d_under_a_profiler", "conv2d_in_a_thread", "backward_through_the_engine_saved_at_import",
                      "a_new_imperative_engine", "jacfwd", "forward_mode_dual_numbers", "numpy_convolve",
-                     "scipy_convolve2d"]
+                     "scipy_convolve2d", "scipy_imported_again", "scipys_compiled_convolution_imported_again"]
 
 
 def test_can_no_library_convolution_or_autograd_be_hidden_from_the_check(tmp_path):
@@ -215,6 +230,60 @@ def test_can_no_library_convolution_or_autograd_be_hidden_from_the_check(tmp_pat
                 student.call(name, blocks=CHECK_BLOCKS)
             assert "is blocked while grading" in str(raised.value) or "IndexError" in str(raised.value), (
                 name, str(raised.value))
+
+
+SCIPY = '''
+import sys
+import torch
+
+x, w = torch.rand(6, 6), torch.rand(3, 3)
+
+
+def scipy_loaded():
+    return torch.tensor([name.startswith(("scipy.signal", "scipy.ndimage")) for name in sys.modules]).any()
+
+
+def ndimage_first():
+    from scipy import ndimage
+    return torch.tensor(ndimage.correlate(x.numpy(), w.numpy()))
+
+
+def scipy_without_the_watch():
+    import importlib
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "Blocking" not in type(finder).__name__]
+    signal = importlib.import_module("scipy.signal")
+    return torch.tensor(signal.convolve2d(x.numpy(), w.numpy(), mode="valid"))
+
+
+def special_gamma():
+    import scipy.special
+    return torch.tensor(scipy.special.gamma(4.0))
+'''
+
+
+def test_is_scipy_blocked_when_imported_not_loaded_before(tmp_path):
+    """The blocked worker does not import scipy for every student (0.8 s of its start); scipy's convolutions
+    are blocked whenever a student imports it, at load or in a call, first package either way; its other
+    functions still run; and taking the grader's finder off sys.meta_path makes the import itself fail."""
+    path = tmp_path / "scipy_user.py"
+    path.write_text(SCIPY)
+    with StudentCode(load_submission(path), limits=LIMITS) as student:
+        assert not student.call("scipy_loaded", blocks=CHECK_BLOCKS).value
+        assert student.call("special_gamma", blocks=CHECK_BLOCKS).value == 6
+        for name in ("ndimage_first", "scipy_without_the_watch"):
+            assert student.call(name).value is not None, name  # unblocked, each computes something
+    for name in ("ndimage_first", "scipy_without_the_watch"):  # each in a blocked worker that has not seen scipy
+        with StudentCode(load_submission(path), limits=LIMITS) as student:
+            with pytest.raises(StudentException) as raised:
+                student.call(name, blocks=CHECK_BLOCKS)
+            assert "is blocked while grading" in str(raised.value), (name, str(raised.value))
+    path.write_text("from scipy.signal import convolve2d\n" + SCIPY + "\n\ndef imported_at_load():\n"
+                    "    return torch.tensor(convolve2d(x.numpy(), w.numpy(), mode='valid'))\n")
+    with StudentCode(load_submission(path), limits=LIMITS) as student:
+        assert student.call("imported_at_load").value is not None
+        with pytest.raises(StudentException) as raised:
+            student.call("imported_at_load", blocks=CHECK_BLOCKS)
+        assert "scipy.signal.convolve2d is blocked while grading" in str(raised.value), str(raised.value)
 
 
 def test_can_the_device_and_mode_checks_not_be_fooled_by_what_the_worker_reports(tmp_path):
