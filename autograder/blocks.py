@@ -210,6 +210,8 @@ def _block_scipy_when_imported() -> None:
                     loading[0] -= 1
 
         def __getattr__(self, name):  # get_code, is_package, resource readers: the library's own loader's
+            if name == "inner":  # not set yet (a copy being made): no endless lookup
+                raise AttributeError(name)
             return getattr(self.inner, name)
 
     class BlockingFinder(importlib.abc.MetaPathFinder):
