@@ -21,9 +21,10 @@ worker cannot take it away:
 
 A blocked call raises RuntimeError with ``BLOCKED`` in its message. The grader never trusts a worker's word
 that nothing was blocked: a check passes only when the right values come back with the blocks in place.
-What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem), loads a
-library's compiled module by hand (``importlib.util.module_from_spec`` on scipy's ``_sigtools``) or rewrites
-this module's own objects; such code is beyond any in-process check, and the values it returns are still
+What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem), rewrites
+this module's own objects, or gets a scipy compiled module (``_sigtools``) anew without this module's finder:
+loaded by hand (``importlib.util.module_from_spec``), or imported again after taking the finder off
+``sys.meta_path`` (Python hands out a compiled module it has loaded before without an audit event); such code is beyond any in-process check, and the values it returns are still
 compared with the reference.
 """
 
@@ -161,7 +162,7 @@ def _scipy_convolutions() -> list[tuple[str, object]]:
             if not getattr(function, "__name__", "").startswith("blocked_")]
 
 
-def _block_functions(found: list[tuple[str, object]]) -> None:
+def _block_convolutions(found: list[tuple[str, object]]) -> None:
     _replace_everywhere({id(function): (function, _raiser(name, "convolution")) for name, function in found})
 
 
@@ -183,7 +184,8 @@ def _block_scipy_when_imported() -> None:
     before the import returns to the code that asked for it. A module deleted from ``sys.modules`` and
     imported again (which would give the library's own functions back) goes through the same finder.
     An audit hook, which no Python code can remove, refuses any import of those modules while that finder
-    is not first on ``sys.meta_path``.
+    is not first on ``sys.meta_path`` (all but a compiled module loaded before, for which Python raises no
+    event).
     """
     import importlib.abc
 
@@ -205,7 +207,7 @@ def _block_scipy_when_imported() -> None:
             if loading[0] == 0:
                 loading[0] += 1
                 try:
-                    _block_functions(_scipy_convolutions())
+                    _block_convolutions(_scipy_convolutions())
                 finally:
                     loading[0] -= 1
 
@@ -223,7 +225,7 @@ def _block_scipy_when_imported() -> None:
                     continue
                 spec = finder.find_spec(name, path, target)
                 if spec is not None:
-                    if spec.loader is not None and not isinstance(spec.loader, BlockingLoader):
+                    if spec.loader is not None:
                         spec.loader = BlockingLoader(spec.loader)
                     return spec
             return None
@@ -232,7 +234,8 @@ def _block_scipy_when_imported() -> None:
     sys.meta_path.insert(0, finder)
 
     def guard(event: str, args: tuple) -> None:
-        # Raised by import statements and by every load of a compiled module (importlib.import_module too).
+        # Raised for every module Python finds and loads (import statements and importlib.import_module), but
+        # not when it hands out a compiled module again from its own cache: see the module's docstring.
         if event == "import" and _in_scipy_packages(str(args[0])):
             if not sys.meta_path or sys.meta_path[0] is not finder:
                 raise RuntimeError(f"importing {args[0]} is {BLOCKED}: the grader's watch on scipy's "
@@ -240,7 +243,7 @@ def _block_scipy_when_imported() -> None:
 
     sys.addaudithook(guard)
     if any(_in_scipy_packages(name) for name in sys.modules):  # loaded before the finder: replace now
-        _block_functions(_scipy_convolutions())
+        _block_convolutions(_scipy_convolutions())
 
 
 def _block_reverse_mode() -> None:
@@ -300,7 +303,7 @@ def install(kinds) -> None:
         raise ValueError(f"unknown blocks: {sorted(unknown)}")
     if "convolution" in kinds:
         _block_operators(CONVOLUTION_OPS, "convolution")
-        _block_functions(_python_convolutions())
+        _block_convolutions(_python_convolutions())
         _block_scipy_when_imported()
     if "autograd" in kinds:
         _block_operators(FORWARD_AD_OPS, "autograd")
