@@ -8,21 +8,21 @@ import sys
 import traceback
 from pathlib import Path
 
-from autograder.isolation import IsolationUnavailable
-from autograder.names import shown
-from autograder.suites import ASSIGNMENTS
+from autograder.course.assignments import ASSIGNMENTS
+from autograder.sandbox.isolation import IsolationUnavailable
+from autograder.sandbox.limits import CALL_TIMEOUT_S, Limits
+from autograder.submission.names import shown
 
 
-def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_timeout: float = 10.0,
+def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_timeout: float = CALL_TIMEOUT_S,
                questions: list[str] | None = None) -> int:
     """Grade one file, print a per-question table, optionally write Gradescope results.json."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from autograder.grade import grade_submission
-    from autograder.results import write_json_atomic
-    from autograder.sandbox import Limits
+    from autograder.grading.grade import grade_submission
+    from autograder.files import write_json_atomic
 
     if not Path(path).is_file():
         print(f"autograder: {path} is not a file", file=sys.stderr)
@@ -53,55 +53,88 @@ def grade_main(*, path: str, assignment: str, json_out: str | None = None, call_
     return 1 if result.status == "internal-error" else 0
 
 
+class _Refused(Exception):
+    """A class run refused before grading: the message for the TA, and the exit code."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
 def grade_class_main(*, submissions: str, assignment: str, out: str, workers: int | None = None,
-                     call_timeout: float = 10.0, force: bool = False, nbgrader: bool = False,
+                     call_timeout: float = CALL_TIMEOUT_S, force: bool = False, nbgrader: bool = False,
                      scheduler: str | None = None, students: list[str] | None = None, roster: str | None = None,
                      late: dict | None = None, similarity: bool = True) -> int:
     """Grade a class into OUT with a progress bar; print the summary table; optionally fill nbgrader's gradebook.
 
-    ``roster``: a roster CSV (autograder.roster); ``late``: the keyword arguments of
-    autograder.late.policy_from_options, or None."""
+    ``roster``: a roster CSV (classroom.roster); ``late``: the keyword arguments of
+    classroom.late.policy_from_options, or None."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    from autograder.batch import SubmissionLayoutError, discover, grade_class
-    from autograder.sandbox import Limits
-    from autograder.scaleout import SchedulerLost, WorkerCannotSandbox
-
-    from autograder.gradebook import GradebookError, autograde_course, is_course, nbgrader_late_policy
-    from autograder.late import LatePolicyError, policy_from_options
-    from autograder.roster import Roster, RosterError
 
     console = Console(highlight=False)
+    try:
+        roster, late = _class_options(submissions, assignment, roster, late, nbgrader)
+        summary = _grade_with_progress(console, submissions=submissions, assignment=assignment, out=out,
+                                       workers=workers, limits=Limits(call_timeout_s=call_timeout), force=force,
+                                       scheduler=scheduler, students=students, roster=roster, late=late,
+                                       similarity=similarity)
+        print_class_summary(console, summary, out)
+        if nbgrader:
+            _write_back_to_nbgrader(console, submissions, assignment, out, summary)
+    except _Refused as refusal:
+        console.print(f"autograder: {refusal}", markup=False)
+        return refusal.code
+    if summary.interrupted:
+        console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
+        return 128 + int(summary.stop_signal)
+    return 1 if summary.statuses().get("internal-error") else 0
+
+
+def _class_options(submissions: str, assignment: str, roster: str | None, late: dict | None, nbgrader: bool):
+    """The roster and late policy to grade with, read and checked before anything is graded; raises _Refused."""
+    from autograder.classroom.late import LatePolicyError, policy_from_options
+    from autograder.classroom.roster import Roster, RosterError
+    from autograder.platforms.nbgrader.course import CourseError, is_course
+
     if nbgrader and late:
-        console.print("autograder: --due with --nbgrader: nbgrader applies the course's LateSubmissionPlugin to "
-                      "these grades; set the late policy there (see the README), or grade without --nbgrader",
-                      markup=False)
-        return 2
+        raise _Refused("--due with --nbgrader: nbgrader applies the course's LateSubmissionPlugin to these grades; "
+                       "set the late policy there (see the README), or grade without --nbgrader")
     try:
         roster = Roster.read(roster) if roster else None
         late = policy_from_options(**late) if late else None
     except (RosterError, LatePolicyError) as error:
-        console.print(f"autograder: {error}", markup=False)
-        return 2
+        raise _Refused(str(error)) from None
     if nbgrader and not is_course(submissions):
-        console.print(f"autograder: --nbgrader needs an nbgrader course folder (nbgrader_config.py and "
-                      f"submitted/); {submissions} is not one", markup=False)
-        return 2
+        raise _Refused(f"--nbgrader needs an nbgrader course folder (nbgrader_config.py and submitted/); "
+                       f"{submissions} is not one")
     if nbgrader:
+        from autograder.platforms.nbgrader.writeback import nbgrader_late_policy
+
         try:  # before any grading: a course that would trust a kernel's output is refused (checked in there),
             # then nbgrader's due date and penalty, so that every file here shows the number `nbgrader export` shows
             late = nbgrader_late_policy(submissions, assignment)
-        except GradebookError as error:
-            console.print(f"autograder: {error}", markup=False)
-            return 2
+        except CourseError as error:
+            raise _Refused(str(error)) from None
+    return roster, late
+
+
+def _grade_with_progress(console, **options):
+    """grade_class with a progress bar; raises _Refused for a class that cannot be graded as asked (2) and for a
+    lost scheduler or workers that cannot sandbox (3)."""
+    from rich.markup import escape
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from autograder.classroom.batch import SubmissionLayoutError, discover, grade_class
+    from autograder.classroom.dask_cluster import SchedulerLost, WorkerCannotSandbox
+    from autograder.classroom.late import LatePolicyError
+    from autograder.classroom.roster import RosterError
+
+    assignment, out = options["assignment"], options["out"]
     try:
-        total = len(discover(submissions, assignment))
+        total = len(discover(options["submissions"], assignment))
     except SubmissionLayoutError as error:
-        console.print(f"autograder: {error}", markup=False)
-        return 2
+        raise _Refused(str(error)) from None
     columns = (TextColumn("grading {task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
@@ -111,49 +144,38 @@ def grade_class_main(*, submissions: str, assignment: str, out: str, workers: in
             bar.update(task, completed=done, description=escape(f"{assignment}: {shown(row['student'])} "
                                                                 f"{row['total']:g}/{row['max_score']:g}"))
 
-        stopped = None
         try:
-            summary = grade_class(submissions=submissions, assignment=assignment, out=out, workers=workers,
-                                  limits=Limits(call_timeout_s=call_timeout), force=force, progress=advance,
-                                  scheduler=scheduler, students=students, roster=roster, late=late,
-                                  similarity=similarity)
-        except (SchedulerLost, WorkerCannotSandbox) as error:
-            stopped = error
+            summary = grade_class(progress=advance, **options)
         except (SubmissionLayoutError, RosterError, LatePolicyError) as error:
-            stopped = error
-        else:
-            bar.update(task, completed=summary.skipped + summary.graded_now)
-    if isinstance(stopped, (SubmissionLayoutError, RosterError, LatePolicyError)):
-        console.print(f"autograder: {stopped}", markup=False)
-        return 2
-    if stopped is not None:
-        console.print(f"autograder: {stopped.args[0]}\nEvery result received is saved in {out} (gradebook.csv and "
-                      f"report.html cover them); run the same command again, with a working scheduler and workers, "
-                      f"to grade the rest.", markup=False)
-        return 3
-    print_class_summary(console, summary, out)
-    if nbgrader:
-        try:
-            done = autograde_course(course_root=submissions, assignment=assignment, results_directory=out,
-                                    students=[saved["student"] for saved in summary.results])
-        except GradebookError as error:
-            console.print(f"autograder: {error}", markup=False)
-            return 2
-        console.print(f"nbgrader: autograded {len(done)} students ({assignment}) from these results; formgrader, "
-                      "`nbgrader export` and `nbgrader generate_feedback` now show them.", markup=False)
-    if summary.interrupted:
-        console.print("Interrupted: finished students are saved; run the same command again to grade the rest.")
-        return 128 + int(summary.stop_signal)
-    return 1 if summary.statuses().get("internal-error") else 0
+            raise _Refused(str(error)) from None
+        except (SchedulerLost, WorkerCannotSandbox) as error:
+            raise _Refused(f"{error.args[0]}\nEvery result received is saved in {out} (gradebook.csv and report.html "
+                           "cover them); run the same command again, with a working scheduler and workers, to grade "
+                           "the rest.", code=3) from None
+        bar.update(task, completed=summary.skipped + summary.graded_now)
+    return summary
+
+
+def _write_back_to_nbgrader(console, submissions: str, assignment: str, out: str, summary) -> None:
+    from autograder.platforms.nbgrader.course import CourseError
+    from autograder.platforms.nbgrader.writeback import autograde_course
+
+    try:
+        done = autograde_course(course_root=submissions, assignment=assignment, results_directory=out,
+                                students=[saved["student"] for saved in summary.results])
+    except CourseError as error:
+        raise _Refused(str(error)) from None
+    console.print(f"nbgrader: autograded {len(done)} students ({assignment}) from these results; formgrader, "
+                  "`nbgrader export` and `nbgrader generate_feedback` now show them.", markup=False)
 
 
 def print_class_summary(console, summary, out) -> None:
     """The numbers of OUT/report.html (the same ClassStatistics), as a terminal table."""
     from rich.table import Table
 
-    from autograder.late import show_time
+    from autograder.classroom.late import show_time
 
-    from autograder.report import class_statistics
+    from autograder.reports.class_report import class_statistics
 
     stats = class_statistics(summary.assignment, summary.results)
     table = Table(title=f"{summary.assignment}: {len(summary.results)} students graded "
@@ -206,7 +228,7 @@ def release_main(*, assignments: list[str] | None = None, course: str | None = N
     """
     from rich.console import Console
 
-    from autograder.release import ROOT, ReleaseError, release
+    from autograder.platforms.nbgrader.release import ROOT, ReleaseError, release
 
     console = Console(highlight=False)
     if course is None:
@@ -236,8 +258,8 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from autograder.load import SubmissionError
-    from autograder.selfcheck import assignment_for, definitions, find_tests_dir, run_checks
+    from autograder.submission.load import SubmissionError
+    from autograder.platforms.selfcheck import assignment_for, definitions, find_tests_dir, run_checks
 
     console = Console(highlight=False)
     path = Path(notebook)
@@ -274,7 +296,7 @@ def check_main(*, notebook: str, assignment: str | None = None) -> int:
 
 def gradescope_main(*, assignment: str, out: str) -> int:
     """Build Gradescope's autograder zip for one assignment."""
-    from autograder.gradescope import build_zip, zip_members
+    from autograder.platforms.gradescope.build import build_zip, zip_members
 
     path = build_zip(assignment=assignment, out=out)
     print(f"wrote {path}: setup.sh, run_autograder, requirements.txt and {len(zip_members(assignment))} source files "
@@ -285,8 +307,8 @@ def gradescope_main(*, assignment: str, out: str) -> int:
 
 def export_main(*, out: str, fmt: str, output: str | None = None, column: str | None = None) -> int:
     """Write a graded class's scores in a format an LMS imports."""
-    from autograder.classbook import export
-    from autograder.roster import RosterError
+    from autograder.classroom.gradebook import export
+    from autograder.classroom.roster import RosterError
 
     try:
         path, students, missing = export(out, fmt, output, column)
@@ -336,8 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", dest="json_out", metavar="OUT", help="write Gradescope results.json here")
     grade.add_argument("--question", "-q", dest="questions", action="append", metavar="NAME",
                        help="grade only this question (repeatable; a single file only)")
-    grade.add_argument("--timeout", dest="call_timeout", type=float, default=10.0, metavar="S",
-                       help="seconds allowed per call into the student's code (default 10)")
+    grade.add_argument("--timeout", dest="call_timeout", type=float, default=CALL_TIMEOUT_S, metavar="S",
+                       help=f"seconds allowed per call into the student's code (default {CALL_TIMEOUT_S:g})")
     release = commands.add_parser("release", help="generate the student version of assignments with nbgrader")
     # With nargs="*", argparse checks the empty default ([]) against choices too, hence the [] among them.
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),

@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.batch import grade_class
-from autograder.report import write_index
-from autograder.sandbox import PROJECT_ROOT
-from autograder.suites import ASSIGNMENTS
+from autograder.classroom.batch import grade_class
+from autograder.reports.class_report import write_index
+from autograder.course.assignments import PROJECT_ROOT
+from autograder.course.assignments import ASSIGNMENTS
 
 
 def main(out: str = "demo-output") -> int:
@@ -49,9 +49,9 @@ def ta_trial(folder: Path, console) -> None:
     import re
     import shutil
 
-    from autograder.classbook import export
-    from autograder.late import policy_from_options
-    from autograder.roster import Roster
+    from autograder.classroom.gradebook import export
+    from autograder.classroom.late import policy_from_options
+    from autograder.classroom.roster import Roster
 
     class_folder = folder / "class"
     shutil.rmtree(folder, ignore_errors=True)

@@ -28,11 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from autograder import harness  # noqa: E402
-from autograder.batch import grade_class  # noqa: E402
-from autograder.grade import run_suite  # noqa: E402
-from autograder.load import LoadedSubmission  # noqa: E402
-from autograder.sandbox import Reply, StudentCode  # noqa: E402
+from autograder.grading import harness  # noqa: E402
+from autograder.classroom.batch import grade_class  # noqa: E402
+from autograder.grading.grade import run_suite  # noqa: E402
+from autograder.submission.load import LoadedSubmission  # noqa: E402
+from autograder.sandbox.values import Reply
+from autograder.sandbox.channel import StudentCode  # noqa: E402
 from submissions import SOLUTIONS, stub_source, with_replacements  # noqa: E402
 from submissions.catalogue import CATALOGUE  # noqa: E402
 
@@ -49,7 +50,7 @@ class InProcessReference(StudentCode):
 
     def call(self, name, *args, seed=0, timeout=None, module_probe=None, through_grader=None, blocks=(),
              keywords=None, **kwargs):
-        from autograder.worker import error_reply
+        from autograder.worker.serve import error_reply
 
         try:
             value, models = harness.run_locally(getattr(self.module, name), *args, seed=seed, keywords=keywords,
@@ -57,7 +58,7 @@ class InProcessReference(StudentCode):
         except Exception as error:  # a test that expects an error (a ValueError for a kernel too large) sees it
             self._raise_error(error_reply(error, name)["error"])
         if module_probe is not None:
-            from autograder.worker import probe_module
+            from autograder.worker.serve import probe_module
             value = probe_module(value, module_probe)
         return Reply(value=value, args_after=list(args), models=models)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from autograder.grade import grade_submission  # noqa: E402
-from autograder.suites import ASSIGNMENTS  # noqa: E402
+from autograder.grading.grade import grade_submission  # noqa: E402
+from autograder.course.assignments import ASSIGNMENTS  # noqa: E402
 from submissions import SOLUTIONS, stub_source, with_replacements  # noqa: E402
 from submissions.catalogue import CATALOGUE  # noqa: E402
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder.release import release  # noqa: E402
+from autograder.platforms.nbgrader.release import release  # noqa: E402
 from test_release import filled_with_reference  # noqa: E402
 
 

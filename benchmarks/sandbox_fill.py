@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder.batch import grade_class  # noqa: E402
-from autograder.sandbox import Limits  # noqa: E402
+from autograder.classroom.batch import grade_class  # noqa: E402
+from autograder.sandbox.limits import Limits  # noqa: E402
 from submissions import with_replacements  # noqa: E402
 
 FILL = '''

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from autograder.batch import discover  # noqa: E402
-from autograder.report import class_statistics, render_report  # noqa: E402
-from autograder.similarity import find_similar  # noqa: E402
+from autograder.classroom.batch import discover  # noqa: E402
+from autograder.reports.class_report import class_statistics, render_report  # noqa: E402
+from autograder.classroom.similarity import find_similar  # noqa: E402
 from submissions import reference_source, with_replacements  # noqa: E402
 from submissions.catalogue import CATALOGUE  # noqa: E402
 

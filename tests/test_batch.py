@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from autograder import batch
-from autograder.batch import SubmissionLayoutError, discover, grade_class
-from autograder.report import class_statistics
-from autograder.sandbox import Limits
+from autograder.classroom import batch
+from autograder.classroom.batch import SubmissionLayoutError, discover, grade_class
+from autograder.reports.class_report import class_statistics
+from autograder.sandbox.limits import Limits
 from submissions import SOLUTIONS, stub_source, with_replacements
 
 pytestmark = pytest.mark.slow

@@ -7,10 +7,11 @@ import uuid
 import pytest
 import torch
 
-from autograder import protocol
-from autograder.grade import grade_submission
-from autograder.load import load_submission
-from autograder.sandbox import Limits, StudentCode
+from autograder.worker import protocol
+from autograder.grading.grade import grade_submission
+from autograder.submission.load import load_submission
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.channel import StudentCode
 from submissions import stub_source, with_replacements, write_notebook
 
 pytestmark = pytest.mark.slow
@@ -92,7 +93,7 @@ def apply_convolution(img, kernel):
     return torch.zeros(img.shape[0] - kernel.shape[0] + 1, img.shape[1] - kernel.shape[1] + 1).as_subclass(Sneaky)
 ''', "sobel_magnitude": f'''
 import os
-import autograder.protocol
+import autograder.worker.protocol
 
 class Payload:
     def __reduce__(self):
@@ -104,7 +105,7 @@ def _raw(value, depth=0):
 def _send_raw_pickles():
     # The worker binds its encoder before student code runs; reach it anyway, through the garbage collector.
     import gc
-    autograder.protocol.to_wire = _raw
+    autograder.worker.protocol.to_wire = _raw
     for thing in gc.get_objects():
         if type(thing).__name__ == "Worker" and hasattr(thing, "to_wire"):
             thing.to_wire = _raw

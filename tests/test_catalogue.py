@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grade import grade_submission
-from autograder.selfcheck import run_checks
-from autograder.suites import ASSIGNMENTS
+from autograder.grading.grade import grade_submission
+from autograder.platforms.selfcheck import run_checks
+from autograder.course.assignments import ASSIGNMENTS
 from submissions import reference_source, stub_source, with_replacements
 from submissions.catalogue import CATALOGUE
 

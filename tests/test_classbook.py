@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import Submission
+from autograder.classroom.batch import Submission
 from autograder.cli import main
-from autograder.late import LatePolicy, LatePolicyError, Penalty, parse_time, policy_from_options
-from autograder.report import render_feedback
-from autograder.roster import CANVAS_ID_COLUMNS, MOODLE_ID_COLUMNS, Roster, RosterError, export_rows, write_export
-from autograder.similarity import find_similar
+from autograder.classroom.late import LatePolicy, LatePolicyError, Penalty, parse_time, policy_from_options
+from autograder.reports.feedback import render_feedback
+from autograder.classroom.roster import CANVAS_ID_COLUMNS, MOODLE_ID_COLUMNS, Roster, RosterError, export_rows
+from autograder.files import write_csv_atomic
+from autograder.classroom.similarity import find_similar
 from submissions import SOLUTIONS, reference_source, stub_source, with_replacements
 
 UTC = timezone.utc
@@ -178,7 +179,7 @@ def test_is_the_moodle_export_one_moodle_can_map(tmp_path):
 def test_are_formula_cells_in_an_export_neutralised(tmp_path):
     roster = Roster.read(write(tmp_path / "roster.csv", "submission,id,name\nann,101,=HYPERLINK(\"x\")\n"))
     header, body = export_rows("canvas", "a", 6.0, [{"student": "ann", "total": 1.0, "status": "ok"}], roster)
-    path = write_export(tmp_path / "out.csv", header, body)
+    path = write_csv_atomic(tmp_path / "out.csv", header, body)
     assert list(csv.reader(path.open()))[2][0] == "'=HYPERLINK(\"x\")"
 
 

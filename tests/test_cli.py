@@ -47,7 +47,7 @@ def test_does_a_grader_failure_say_internal_grading_error_and_exit_nonzero(monke
     def broken_suite(*args, **kwargs):
         raise RuntimeError("suite exploded")
 
-    monkeypatch.setattr("autograder.grade.run_suite", broken_suite)
+    monkeypatch.setattr("autograder.grading.grade.run_suite", broken_suite)
     assert cli.main(["grade", str(path), "-a", "convolution"]) == 1
     assert "internal grading error" in capsys.readouterr().out
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from autograder.data import (DataUnavailableError, OfflineFallbackWarning, load_digits, load_embedded_mnist,
+from autograder.course.data import (DataUnavailableError, OfflineFallbackWarning, load_digits, load_embedded_mnist,
                              write_mnist_root)
 
 

@@ -3,7 +3,7 @@
 import runpy
 from pathlib import Path
 
-from autograder.suites import ASSIGNMENTS
+from autograder.course.assignments import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

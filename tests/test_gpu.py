@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder.grade import grade_submission
+from autograder.grading.grade import grade_submission
 from submissions import SOLUTIONS
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]

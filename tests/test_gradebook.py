@@ -20,8 +20,8 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from autograder.release import reference_fragments
-from autograder.suites import ASSIGNMENTS
+from autograder.platforms.nbgrader.release import reference_fragments
+from autograder.course.assignments import ASSIGNMENTS
 from test_release import filled_with_reference
 
 pytestmark = pytest.mark.slow
@@ -188,7 +188,7 @@ def test_does_formgrader_see_every_submission_autograded_with_nothing_to_grade_b
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from autograder.release import load_course_config
+    from autograder.platforms.nbgrader.course import load_course_config
 
     folder, answers = course
     config = load_course_config(folder)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autograder.cli import main
-from autograder.suites import ASSIGNMENTS
+from autograder.course.assignments import ASSIGNMENTS
 from submissions import with_replacements
 from submissions.catalogue import CATALOGUE
 from test_release import filled_with_reference
@@ -68,7 +68,7 @@ def setup_run(tmp_path_factory):
     are the same (it installs gigabytes); ROOT/setup.log keeps what that run printed."""
     from filelock import FileLock
 
-    from autograder.gradescope import build_zip
+    from autograder.platforms.gradescope.build import build_zip
 
     archive = build_zip(assignment=ASSIGNMENT, out=tmp_path_factory.mktemp("setup-zip") / "autograder.zip")
     with zipfile.ZipFile(archive) as unpacked:
@@ -170,8 +170,8 @@ def run_autograder(archive, root: Path, submission: Path, name: str, *, venv: Pa
 
 def test_does_the_zip_carry_the_grader_this_suite_and_its_solutions_only(archive):
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/grade.py", "autograder/sandbox.py",
-            "autograder/worker.py", "solutions/convolution.py", f"autograder/suites/{ASSIGNMENT}/test_apply_convolution.py"
+    assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/grading/grade.py", "autograder/sandbox/channel.py",
+            "autograder/worker/serve.py", "solutions/convolution.py", f"autograder/suites/{ASSIGNMENT}/test_apply_convolution.py"
             } <= names
     others = [a for a in ASSIGNMENTS if a != ASSIGNMENT]
     assert not [n for n in names if any(f"suites/{other}/" in n for other in others)]
@@ -276,7 +276,9 @@ def test_is_the_zip_pinned_and_its_setup_explicit_about_the_image(archive):
 
 
 def test_does_a_grader_that_cannot_isolate_say_so_plainly_instead_of_a_silent_zero(tmp_path, monkeypatch):
-    from autograder import gradescope, isolation, sandbox
+    from autograder.platforms.gradescope import build as gradescope
+    from autograder.sandbox import isolation
+    from autograder.sandbox import isolation as sandbox
 
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
@@ -329,7 +331,7 @@ def test_does_an_empty_upload_get_a_zero_with_instructions(archive, clean_venv, 
 
 
 def test_is_what_loading_left_out_one_line_in_the_visible_output_and_a_syntax_error_whole():
-    from autograder.results import SubmissionResult
+    from autograder.grading.results import SubmissionResult
 
     skipped = [f"cell {cell}, line {line}: `plt.plot(history[{line}])` (not needed by any definition)"
                for cell in range(3, 30) for line in range(1, 5)]

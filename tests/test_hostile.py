@@ -11,8 +11,10 @@ import threading
 
 import pytest
 
-from autograder.grade import grade_submission
-from autograder.sandbox import PROJECT_ROOT, IsolationUnavailable, Limits
+from autograder.grading.grade import grade_submission
+from autograder.course.assignments import PROJECT_ROOT
+from autograder.sandbox.isolation import IsolationUnavailable
+from autograder.sandbox.limits import Limits
 from submissions import with_replacements
 
 pytestmark = pytest.mark.slow
@@ -50,7 +52,7 @@ def test_does_a_fork_bomb_fail_only_its_question(tmp_path):
     body = "    import os\n    children = []\n    while True:\n        children.append(os.fork())"
     result, scores, messages = grade_with_sobel(tmp_path, body)
     assert scores == FULL | {"sobel_magnitude": 1}
-    from autograder.sandbox import default_isolation
+    from autograder.sandbox.isolation import default_isolation
 
     if default_isolation().uid is not None:  # root with bwrap: RLIMIT_NPROC binds the sandbox uid
         assert "BlockingIOError" in messages and result.status == "ok"
@@ -131,7 +133,7 @@ def test_does_exiting_at_import_score_cleanly(tmp_path, statement, status):
 
 
 def test_are_the_limits_applied_under_the_fallback_isolation_too(tmp_path):
-    from autograder.sandbox import Isolation, WeakIsolationWarning, default_isolation
+    from autograder.sandbox.isolation import Isolation, WeakIsolationWarning, default_isolation
 
     source = with_replacements("convolution", {"sobel_magnitude": "def sobel_magnitude(img):\n"
                                                                     "    hog = bytearray(8 * 2**30)\n"})
@@ -156,7 +158,9 @@ def test_is_printed_output_capped_per_test(tmp_path):
 def test_is_a_folder_holding_the_runtime_never_hidden():
     from pathlib import Path
 
-    from autograder.sandbox import PROJECT_ROOT, bwrap_arguments, runtime_paths
+    from autograder.course.assignments import PROJECT_ROOT
+    from autograder.sandbox.bwrap import bwrap_arguments
+    from autograder.sandbox.isolation import runtime_paths
 
     arguments = bwrap_arguments("bwrap", [PROJECT_ROOT, PROJECT_ROOT / "solutions"], drop_to_uid=False)
     hidden = [arguments[i + 1] for i, a in enumerate(arguments) if a == "--tmpfs"]
@@ -171,7 +175,7 @@ def test_is_a_folder_holding_the_runtime_never_hidden():
 def test_does_a_checkout_under_tmp_come_back_through_the_private_tmp(monkeypatch):
     from pathlib import Path
 
-    from autograder import sandbox
+    from autograder.sandbox import bwrap as sandbox
 
     monkeypatch.setattr(sandbox, "runtime_paths", lambda: [Path("/tmp/ci/clone/.venv"), Path("/tmp/ci/clone/.venv/lib")])
     arguments = sandbox.bwrap_arguments("bwrap", [], drop_to_uid=False)
@@ -198,7 +202,7 @@ def test_does_only_the_worker_answer_when_student_code_forks(tmp_path):
 def test_is_another_copy_of_the_course_elsewhere_on_the_machine_invisible(tmp_path):
     """A world-readable checkout outside the grader's project (say, a TA's other clone) stays unseen:
     only the system folders and the grader's own runtime are visible in the sandbox."""
-    from autograder.sandbox import SYSTEM_FOLDERS, _private_top_folders
+    from autograder.sandbox.bwrap import SYSTEM_FOLDERS, _private_top_folders
 
     top = next((t for t in _private_top_folders() if os.access(t, os.W_OK) and t not in PROJECT_ROOT.parents), None)
     if top is None:

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.batch import grade_class
-from autograder.checks import CHECK_BLOCKS
-from autograder.grade import grade_submission
-from autograder.load import load_submission
-from autograder.sandbox import Limits, StudentCode, StudentException
+from autograder.classroom.batch import grade_class
+from autograder.grading.checks import CHECK_BLOCKS
+from autograder.grading.grade import grade_submission
+from autograder.submission.load import load_submission
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.channel import StudentCode
+from autograder.sandbox.failures import StudentException
 from submissions import SOLUTIONS, stub_source, with_replacements
 
 pytestmark = pytest.mark.slow
@@ -39,7 +41,7 @@ def through_the_channel(body: str) -> dict:
             "evaluate_shifted": f"""
 def evaluate_shifted(model, images, labels, shifts, device, batch_size=256):
     import time
-    from autograder import protocol
+    from autograder.worker import protocol
     worker, request_id = _channel(shift_images)
     if worker is None:
         return shift_images(images, 0, 0)  # raises: the grader retries with the course's shift_images
@@ -290,7 +292,7 @@ def test_can_the_device_and_mode_checks_not_be_fooled_by_what_the_worker_reports
     """Item 5: strip the scrambled batches with as_subclass instead of moving them, and leave the model in eval
     mode with a hook while rewriting the worker's own report of the model."""
     forge = '''
-import autograder.zoo as _zoo
+import autograder.worker.zoo as _zoo
 
 def _clean_report(model):
     report = _ORIGINAL(model)
@@ -371,8 +373,8 @@ def test_is_a_malformed_message_from_the_worker_the_students_error(tmp_path):
 def test_can_similarity_not_be_evaded_by_padding_or_stalled_by_a_huge_file(tmp_path):
     """Item 8: a copy pushed past the size cap by a 230,000-character comment is still found; a 1.4 MB file is
     named as too large to compare instead of stalling the step."""
-    from autograder.batch import Submission
-    from autograder.similarity import find_similar
+    from autograder.classroom.batch import Submission
+    from autograder.classroom.similarity import find_similar
 
     source = (SOLUTIONS / "convolution.py").read_text()
     start = source.index("\n", source.index(":\n", source.index("def "))) + 1

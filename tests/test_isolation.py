@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import grade_class, spreadsheet_safe
-from autograder.classbook import ClassSettings, write_gradebook
-from autograder.grade import grade_submission
-from autograder.sandbox import PROJECT_ROOT, Limits
+from autograder.classroom.batch import grade_class
+from autograder.files import spreadsheet_safe
+from autograder.classroom.gradebook import ClassSettings, write_gradebook
+from autograder.grading.grade import grade_submission
+from autograder.course.assignments import PROJECT_ROOT
+from autograder.sandbox.limits import Limits
 from submissions import SOLUTIONS, stub_source, with_replacements
 
 pytestmark = pytest.mark.slow
@@ -152,7 +154,7 @@ def make_class(folder: Path, count: int) -> Path:
 # A launcher that leaves a process behind, as bwrap does when its parent is killed while it sets a sandbox up
 # (its sandbox child then waits forever): a detached sleep, in the worker's folder, that no death signal reaches.
 LEAKY_BWRAP = """#!/bin/sh
-case "$*" in *autograder.worker*) setsid sleep 300 </dev/null >/dev/null 2>&1 & ;; esac
+case "$*" in *autograder.worker.serve*) setsid sleep 300 </dev/null >/dev/null 2>&1 & ;; esac
 exec {bwrap} "$@"
 """
 
@@ -209,7 +211,7 @@ def test_does_a_stop_signal_end_the_whole_class_run_and_a_rerun_finish_it(tmp_pa
 
 ORPHAN = """
 import os, sys, time
-from autograder.sandbox import Limits, _apply_limits
+from autograder.sandbox.channel import Limits, _apply_limits
 starter = os.getpid()
 child = os.fork()
 if child:
@@ -318,7 +320,8 @@ def test_is_grading_refused_when_no_isolation_can_work(tmp_path, monkeypatch):
     extra = f"\nRAN = open({str(marker)!r}, 'w').write('ran')\n\ndef uses():\n    return RAN\n"
     path = tmp_path / "student.py"
     path.write_text(with_replacements("convolution", {}, extra=extra))
-    from autograder import isolation, sandbox
+    from autograder.sandbox import isolation
+    from autograder.sandbox import isolation as sandbox
 
     monkeypatch.setattr(isolation, "bwrap_problem", lambda: "bwrap is not installed")
     monkeypatch.setattr(isolation, "landlock_abi", lambda: 0)
@@ -352,9 +355,10 @@ def test_does_student_code_get_what_torch_and_cuda_read_as_they_start_in_each_is
     """A sandbox uid has no passwd entry (getpass.getuser() needs USER), and CUDA reads /proc/devices and names its
     threads in its own /proc/<pid> as it starts: all were missing under Landlock on an H100, where every optimizer
     (torch 2.11) and every CUDA test then failed."""
-    from autograder import isolation
-    from autograder.load import load_submission
-    from autograder.sandbox import Isolation, StudentCode, default_isolation
+    from autograder.sandbox import isolation
+    from autograder.submission.load import load_submission
+    from autograder.sandbox.isolation import Isolation, default_isolation
+    from autograder.sandbox.channel import StudentCode
 
     if mode == "bwrap" and shutil.which("bwrap") is None:
         pytest.skip("needs bubblewrap (bwrap)")

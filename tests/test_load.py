@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder.load import SubmissionError, load_submission
+from autograder.submission.load import SubmissionError, load_submission
 from submissions import write_notebook
 
 

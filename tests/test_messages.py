@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from autograder.checks import GradingFailure, NumpyArray, expect_dtype_kept, expect_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.sandbox.values import NumpyArray
+from autograder.grading.checks import expect_dtype_kept, expect_tensor
 
 
 def failure(function, *args, **kwargs) -> str:

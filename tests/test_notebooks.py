@@ -15,7 +15,7 @@ import pytest
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute
 from nbgrader.utils import determine_grade, is_grade, setenv
 
-from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS
+from autograder.course.assignments import ASSIGNMENTS, GRADED_CONSTANTS
 from prose import unsupported_claims
 
 pytestmark = pytest.mark.slow

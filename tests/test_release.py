@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from autograder.release import NameTheStubs, reference_fragments, release, scan_for_leaks
-from autograder.suites import ASSIGNMENTS
+from autograder.platforms.nbgrader.release import NameTheStubs, reference_fragments, release, scan_for_leaks
+from autograder.course.assignments import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / "release"
@@ -118,7 +118,7 @@ def filled_with_reference(assignment, path):
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_does_a_release_notebook_filled_with_the_reference_score_full_marks(assignment, tmp_path):
-    from autograder.grade import grade_submission
+    from autograder.grading.grade import grade_submission
 
     path = filled_with_reference(assignment, tmp_path / f"{assignment}.ipynb")
     result = grade_submission(path, assignment)
@@ -131,7 +131,7 @@ def test_does_a_release_notebook_filled_with_the_reference_score_full_marks(assi
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_does_an_untouched_release_notebook_score_zero_without_a_crash(assignment, capsys):
-    from autograder.grade import grade_submission
+    from autograder.grading.grade import grade_submission
 
     result = grade_submission(RELEASE / assignment / f"{assignment}.ipynb", assignment)
     assert result.status == "ok" and result.score == 0 and result.max_score == sum(ASSIGNMENTS[assignment].values())

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.release import reference_fragments
-from autograder.report import class_statistics, diagnoses, render_feedback
-from autograder.suites import ASSIGNMENTS, SUITES_DIR
+from autograder.platforms.nbgrader.release import reference_fragments
+from autograder.reports.class_report import class_statistics, diagnoses
+from autograder.reports.feedback import render_feedback
+from autograder.course.assignments import ASSIGNMENTS, SUITES_DIR
 from submissions import SOLUTIONS, stub_source, with_replacements
 from submissions.catalogue import CATALOGUE
 

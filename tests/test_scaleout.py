@@ -221,7 +221,7 @@ def test_does_a_worker_that_cannot_sandbox_refuse_to_grade_and_say_why(tmp_path,
     (fake / "bwrap").chmod(0o755)
     broken = os.environ | {"PATH": f"{fake}:{os.environ['PATH']}", "AUTOGRADER_SANDBOX_MODES": "bwrap"}
     stale = tmp_path / "stale.py"
-    stale.write_text("import autograder.scaleout as scaleout\nscaleout.grader_fingerprint = lambda: 'another version'\n")
+    stale.write_text("import autograder.classroom.dask_cluster as scaleout\nscaleout.grader_fingerprint = lambda: 'another version'\n")
     running = Cluster(tmp_path / "cluster")
     try:
         running.start_scheduler()
@@ -247,7 +247,7 @@ def test_does_a_worker_that_cannot_sandbox_refuse_to_grade_and_say_why(tmp_path,
 DIES_ON_CRASHER = """
 import os
 
-import autograder.scaleout as scaleout
+import autograder.classroom.dask_cluster as scaleout
 
 if not hasattr(scaleout, "grade_before_dying"):  # a nanny and its worker may both import this preload
     scaleout.grade_before_dying = scaleout.grade_on_worker

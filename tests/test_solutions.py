@@ -4,9 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import mistakes
-from autograder.cases import KERNEL_SHAPES, conv_case, gradient_case, random_tensor
-from autograder.checks import GradingFailure, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import KERNEL_SHAPES, conv_case, gradient_case, random_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import expect_tensor
 from solutions.conv_gradients import (conv_gradient_wrt_input, conv_gradient_wrt_kernel, maximize_response,
                                       numerical_gradient)
 from solutions.convolution import SOBEL_X, SOBEL_Y, apply_convolution, compute_convolution_at_position, sobel_magnitude
@@ -113,7 +114,7 @@ def test_does_gradient_ascent_increase_the_response_like_autograd_would():
 
 # The two mistakes of the original course material, as small wrong functions. They must be caught by the
 # same checks (expect_tensor on the shared cases) that the hidden suites use. The index slip is the one the
-# grader itself reproduces to name the mistake (autograder.mistakes); the centred 3x3 loop is written here.
+# grader itself reproduces to name the mistake (autograder.grading.mistakes); the centred 3x3 loop is written here.
 
 def convolution_centred_3x3(img, kernel):
     """The course's code: (i, j) is the kernel centre and the output is always (H-2, W-2)."""

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from autograder.suites import ASSIGNMENTS, suite_dir
+from autograder.course.assignments import ASSIGNMENTS, suite_dir
 
 
 def points_by_question(assignment):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.data import OfflineFallbackWarning, load_digits, make_loader
+from autograder.course.data import OfflineFallbackWarning, load_digits, make_loader
 from solutions.shifted_mnist import RandomCanvasPlacement, evaluate_shifted, random_shift, shift_images
 from solutions.training import build_cnn, build_mlp, evaluate, train_epoch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from autograder.suites import ASSIGNMENTS, GRADED_CONSTANTS
+from autograder.course.assignments import ASSIGNMENTS, GRADED_CONSTANTS
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
 

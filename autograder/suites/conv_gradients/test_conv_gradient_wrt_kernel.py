@@ -1,9 +1,9 @@
 """Question: conv_gradient_wrt_kernel(dloss_dy, img) -> dL/dK, shape (H-Hy+1, W-Wy+1)."""
 
 import pytest
-from autograder import mistakes
-from autograder.cases import KERNEL_SHAPES, gradient_case
-from autograder.checks import expect_dtype_kept, expect_no_library_convolution, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import KERNEL_SHAPES, gradient_case
+from autograder.grading.checks import expect_dtype_kept, expect_no_library_convolution, expect_tensor
 from autograder.suites.conv_gradients._autograd import autograd_gradients
 
 NAME = "conv_gradient_wrt_kernel"

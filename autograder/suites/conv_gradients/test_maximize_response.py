@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 
 import solutions.conv_gradients as conv_gradients
-from autograder.carried import carried_forward
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
-from autograder.sandbox import StudentException
+from autograder.grading.carried import carried_forward
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.sandbox.failures import StudentException
 from solutions.convolution import SOBEL_X
 
 NAME = "maximize_response"

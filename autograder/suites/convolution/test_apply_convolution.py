@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.cases import KERNEL_SHAPES, conv_case
-from autograder.checks import (GradingFailure, as_tensor, expect_dtype_kept, expect_no_library_convolution,
-                               expect_tensor, expect_value_error)
+from autograder.grading import mistakes
+from autograder.grading.cases import KERNEL_SHAPES, conv_case
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import (as_tensor, expect_dtype_kept, expect_no_library_convolution, expect_tensor, expect_value_error)
 from solutions.convolution import apply_convolution as reference
 
 NAME = "apply_convolution"

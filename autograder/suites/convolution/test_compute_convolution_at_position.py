@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.cases import KERNEL_SHAPES, conv_case
-from autograder.checks import GradingFailure, as_tensor, describe, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import KERNEL_SHAPES, conv_case
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.sandbox.values import describe
 from solutions.convolution import compute_convolution_at_position as reference
 
 NAME = "compute_convolution_at_position"

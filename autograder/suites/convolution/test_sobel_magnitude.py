@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.cases import random_tensor
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import random_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
 import solutions.convolution as convolution
-from autograder.carried import carried_forward
+from autograder.grading.carried import carried_forward
 from solutions.convolution import SOBEL_X, SOBEL_Y
 
 NAME = "sobel_magnitude"

@@ -1,10 +1,9 @@
 """Signals and kernels for the deconvolution suite, and the course's functions that answer through the grader."""
 
-import torch
 
 import solutions.deconvolution as deconvolution
-from autograder.cases import random_tensor
-from autograder.zoo import conv1d_same as torch_blur  # F.conv1d's blur: independent of solutions/
+from autograder.grading.cases import random_tensor
+from autograder.worker.zoo import conv1d_same as torch_blur  # F.conv1d's blur: independent of solutions/
 from solutions.deconvolution import gaussian_kernel  # the notebook's Gaussian (a test checks the two agree)
 
 # Blur cases: (signal length, kernel length). Asymmetric random kernels tell a mirrored kernel from the right one;

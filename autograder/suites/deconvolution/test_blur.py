@@ -4,9 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import mistakes
-from autograder.cases import random_tensor
-from autograder.checks import GradingFailure, expect_no_library_convolution, expect_tensor, expect_value_error
+from autograder.grading import mistakes
+from autograder.grading.cases import random_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import expect_no_library_convolution, expect_tensor, expect_value_error
 from autograder.suites.deconvolution._cases import BLUR_SHAPES, torch_blur
 
 NAME = "blur"

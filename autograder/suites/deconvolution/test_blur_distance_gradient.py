@@ -2,8 +2,8 @@
 
 import pytest
 
-from autograder import mistakes
-from autograder.checks import expect_no_library_convolution, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.checks import expect_no_library_convolution, expect_tensor
 from autograder.suites.deconvolution._cases import COURSE_BLUR, autograd_gradient, signal_case, torch_blur
 
 NAME = "blur_distance_gradient"

@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from autograder import mistakes, zoo
-from autograder.cases import random_tensor
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
+from autograder.grading import mistakes
+from autograder.worker import zoo
+from autograder.grading.cases import random_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
 from autograder.suites.deconvolution._cases import gaussian_kernel
 from solutions.deconvolution import gradient_descent as reference
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.checks import expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.checks import expect_tensor
 from autograder.suites.deconvolution._cases import COURSE_HELPERS, signal_case, torch_blur
 from solutions.deconvolution import blur_distance_gradient, metric_gradient as reference
 

@@ -9,11 +9,14 @@ the grader, for the same reason.
 import pytest
 import torch
 
-from autograder import mistakes, zoo
-from autograder.cases import digit_batch
-from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_close
-from autograder.harness import GRADIENTS_RECORDED_ERROR, charged_elsewhere, model_recipe, never_switched, run_locally
-from autograder.sandbox import Reply, StudentException, StudentFailure
+from autograder.grading import mistakes
+from autograder.worker import zoo
+from autograder.grading.cases import digit_batch
+from autograder.grading.checks import KNOWN_MISTAKE, as_tensor, expect_close
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.harness import GRADIENTS_RECORDED_ERROR, charged_elsewhere, model_recipe, never_switched, run_locally
+from autograder.sandbox.values import Reply
+from autograder.sandbox.failures import StudentException, StudentFailure
 from solutions.shifted_mnist import evaluate_shifted as shift_reference_evaluate, shift_images
 
 NAME = "evaluate_shifted"

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.cases import random_tensor
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import random_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
 from solutions.shifted_mnist import shift_images as reference
 
 NAME = "shift_images"

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.checks import GradingFailure, as_tensor, expect_tensor
+from autograder.grading import mistakes
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import as_tensor, expect_tensor
 from solutions.training import build_cnn as reference
 
 NAME = "build_cnn"

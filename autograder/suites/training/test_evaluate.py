@@ -3,16 +3,18 @@
 The model has dropout. For the values it arrives in eval mode already and the batches need no move, so each of
 the three habits (eval(), no_grad, .to(device)) is charged once, on its own test, and always by the values that
 come back: in training mode dropout changes them, a guarded model refuses to run while gradients are recorded,
-and a must-move loader's batches are wrong until moved (autograder.zoo).
+and a must-move loader's batches are wrong until moved (autograder.worker.zoo).
 10 samples in batches of 4, so the last batch holds 2.
 """
 
 import pytest
 
-from autograder import mistakes, zoo
-from autograder.cases import digit_batch
-from autograder.checks import GradingFailure, expect_close
-from autograder.harness import evaluate_variant, expect_inference, loader_recipe, model_recipe, run_locally
+from autograder.grading import mistakes
+from autograder.worker import zoo
+from autograder.grading.cases import digit_batch
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import expect_close
+from autograder.grading.harness import evaluate_variant, expect_inference, loader_recipe, model_recipe, run_locally
 from solutions.training import evaluate as reference
 
 NAME = "evaluate"

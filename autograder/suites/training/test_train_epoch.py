@@ -10,10 +10,12 @@ loss), never by what the worker reports about the loop.
 import pytest
 import torch
 
-from autograder import mistakes, zoo
-from autograder.cases import digit_batch
-from autograder.checks import GradingFailure, expect_close, expect_tensor
-from autograder.harness import (charged_elsewhere, loader_recipe, model_recipe, never_moved, run_locally,
+from autograder.grading import mistakes
+from autograder.worker import zoo
+from autograder.grading.cases import digit_batch
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import expect_close, expect_tensor
+from autograder.grading.harness import (charged_elsewhere, loader_recipe, model_recipe, never_moved, run_locally,
                                 train_epoch_variant)
 from solutions.training import train_epoch as reference
 

@@ -3,9 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from autograder import zoo
-from autograder.cases import digit_batch
-from autograder.harness import loader_recipe, model_recipe
+from autograder.worker import zoo
+from autograder.grading.cases import digit_batch
+from autograder.grading.harness import loader_recipe, model_recipe
 
 CLASSES = 10
 IMAGE_SHAPE = (1, zoo.IMAGE_SIZE, zoo.IMAGE_SIZE)

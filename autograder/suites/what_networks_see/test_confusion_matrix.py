@@ -7,9 +7,10 @@ For the values the model arrives in eval mode already, so a missing eval() is ch
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_tensor
-from autograder.harness import expect_inference, run_locally
+from autograder.grading import mistakes
+from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.harness import expect_inference, run_locally
 from autograder.suites.what_networks_see._cases import CLASSES, classifier_arguments
 from solutions.what_networks_see import confusion_matrix as reference
 

@@ -7,10 +7,11 @@ For the values the model arrives in eval mode; the mode test hands it over in tr
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor, expect_tensor
-from autograder.harness import charged_elsewhere, model_recipe, never_switched, run_locally
-from autograder.zoo import expected_probe
+from autograder.grading import mistakes
+from autograder.grading.checks import KNOWN_MISTAKE, as_tensor, expect_tensor
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.harness import charged_elsewhere, model_recipe, never_switched, run_locally
+from autograder.worker.zoo import expected_probe
 from autograder.suites.what_networks_see._cases import IMAGE_SHAPE, ascent_variant
 from solutions.what_networks_see import generate_image as reference
 

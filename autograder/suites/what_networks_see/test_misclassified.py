@@ -6,8 +6,9 @@ the most samples is found by the reference on the grader's side.
 
 import pytest
 
-from autograder.checks import GradingFailure, expect_tensor
-from autograder.harness import expect_inference, run_locally
+from autograder.sandbox.failures import GradingFailure
+from autograder.grading.checks import expect_tensor
+from autograder.grading.harness import expect_inference, run_locally
 from autograder.suites.what_networks_see._cases import classifier_arguments
 from solutions.what_networks_see import confusion_matrix, misclassified as reference
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from autograder import mistakes
-from autograder.cases import generator
-from autograder.checks import KNOWN_MISTAKE, GradingFailure, as_tensor
+from autograder.grading import mistakes
+from autograder.grading.cases import generator
+from autograder.grading.checks import KNOWN_MISTAKE, as_tensor
+from autograder.sandbox.failures import GradingFailure
 
 NAME = "place_on_canvas"
 

@@ -1,0 +1,41 @@
+"""The pieces both pages share: one stylesheet, the page around a body, and the grader's paths taken out.
+
+HTML is written with the standard library's ``html.escape``: a template engine would be one more dependency for
+two small pages."""
+
+from __future__ import annotations
+
+import html
+
+from autograder.course.assignments import PROJECT_ROOT
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #1f2328; line-height: 1.45; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+.score { font-size: 2.4rem; font-weight: 700; margin: .5rem 0; }
+.status { display: inline-block; padding: .1rem .6rem; border-radius: 1rem; background: #eef; font-size: .9rem; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+tr.full td:first-child { border-left: 4px solid #1a7f37; } tr.partial td:first-child { border-left: 4px solid #bf8700; }
+tr.none td:first-child { border-left: 4px solid #cf222e; }
+pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; white-space: pre-wrap; font-size: .85rem; }
+.failure { border: 1px solid #d0d7de; border-radius: .4rem; padding: .2rem .8rem; margin: .8rem 0; }
+.muted { color: #59636e; font-size: .9rem; } img { max-width: 100%; }
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: .6rem; } .side pre { font-size: .75rem; }
+mark { background: #ffd8a8; }
+"""
+
+
+def scrub(text: str) -> str:
+    """Remove the grader's own paths from a message (a student must not learn where the suites live)."""
+    return text.replace(str(PROJECT_ROOT) + "/", "").replace(str(PROJECT_ROOT), "")
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
