@@ -33,7 +33,9 @@ system-packages:
 		echo "note: missing$$missing. Install with: sudo apt-get install$$missing"; \
 	fi
 
+# The layer contracts first (pyproject.toml, [tool.importlinter]): a second or so, and an upward import fails here.
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 tests
 
 demo: setup
