@@ -11,6 +11,7 @@ import time
 import pytest
 
 from autograder.classroom import batch
+from autograder.classroom import saved as saved_results
 from autograder.classroom.batch import SubmissionLayoutError, discover, grade_class
 from autograder.reports.class_report import class_statistics
 from autograder.sandbox.limits import Limits
@@ -94,13 +95,13 @@ def test_is_a_changed_submission_or_hidden_suite_regraded_on_the_next_run(tmp_pa
     out = tmp_path / "out"
     grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1)
     saved = json.loads((out / "correct" / "grading.json").read_text())
-    assert saved["suite"] == batch.suite_fingerprint("shifted_mnist")
+    assert saved["suite"] == saved_results.suite_fingerprint("shifted_mnist")
     assert grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1).graded_now == 0
     (folder / "stub.py").write_text((SOLUTIONS / "shifted_mnist.py").read_text())  # a changed submission
     summary = grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1)
     assert summary.graded_now == 1 and {r["student"]: r["total"] for r in read_gradebook(out)}["stub"] == "6.0"
     # a fixed test in the hidden suite (or the reference): everyone is regraded
-    monkeypatch.setattr(batch, "suite_fingerprint", lambda assignment: "a fixed test in the hidden suite")
+    monkeypatch.setattr(saved_results, "suite_fingerprint", lambda assignment: "a fixed test in the hidden suite")
     assert grade_class(submissions=folder, assignment="shifted_mnist", out=out, workers=1).graded_now == 2
 
 

@@ -276,7 +276,7 @@ def test_is_the_zip_pinned_and_its_setup_explicit_about_the_image(archive):
 
 
 def test_does_a_grader_that_cannot_isolate_say_so_plainly_instead_of_a_silent_zero(tmp_path, monkeypatch):
-    from autograder.platforms.gradescope import build as gradescope
+    from autograder.platforms.gradescope import run as gradescope
     from autograder.sandbox import isolation
     from autograder.sandbox import isolation as sandbox
 

@@ -211,7 +211,7 @@ def test_does_a_stop_signal_end_the_whole_class_run_and_a_rerun_finish_it(tmp_pa
 
 ORPHAN = """
 import os, sys, time
-from autograder.sandbox.channel import Limits, _apply_limits
+from autograder.sandbox.launch import Limits, _apply_limits
 starter = os.getpid()
 child = os.fork()
 if child:
