@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.sandbox import isolation, landlock
+from autograder.sandbox import isolation, landlock, seccomp
 from autograder.sandbox.bwrap import bwrap_arguments
 from autograder.sandbox.isolation import Isolation, runtime_paths
 from autograder.sandbox.limits import Limits
@@ -120,9 +120,11 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
         env[POOL_TAG] = os.environ[POOL_TAG]
 
     parent = os.getpid()
+    syscall_filter = seccomp.build_filter()
 
     def confine_child() -> None:  # between fork and exec
         _apply_limits(limits, limit_processes=plan.uid is not None, parent=parent)
+        seccomp.close_shared_channels(syscall_filter)
         if ruleset is not None:
             if plan.uid is None and os.geteuid() == 0:
                 landlock.drop_capabilities()

@@ -26,7 +26,7 @@ GRADING_FILES = ("__init__.py", "files.py", "platforms/__init__.py", "platforms/
                  "platforms/gradescope/run.py")
 # What grading imports beyond the standard library. setup.sh installs exactly these, pinned, with the
 # versions of their dependencies, as found in the environment that builds the zip (see pinned_requirements).
-GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest")
+GRADING_PACKAGES = ("torch", "numpy", "nbformat", "pytest", "pyseccomp")
 # torch's CUDA build depends on these; the CPU build installed on Gradescope does not.
 CUDA_ONLY = ("nvidia-", "cuda-", "triton")
 
