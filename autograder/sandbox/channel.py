@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ import torch
 from autograder.sandbox.failures import (MalformedReply, NotDefined, NotImplementedYet, StudentException,
                                          StudentFailure, StudentTimeout, Unsendable, WorkerCrashed, WorkerStartError)
 from autograder.sandbox.isolation import Isolation, default_isolation
-from autograder.sandbox.launch import launch_worker
+from autograder.sandbox.launch import adopt_orphans, kill_orphans, launch_worker
 from autograder.sandbox.limits import CALLBACK_MAX_ELEMENTS, Limits
 from autograder.sandbox.values import (Reply, _check_reply, _decode, _extent, _on_meta, describe_arguments)
 from autograder.worker import protocol
@@ -104,6 +105,8 @@ class StudentCode:
         self.notes: list[str] = []              # what a test wants the student told, pass or fail
         self.answered: set[str] = set()         # helpers the grader answered (through_grader) for this submission
         self._request_id = 0
+        # A subreaper from here on: whatever the student starts and leaves behind is found and killed at close().
+        self._children_before = adopt_orphans()
 
     # -- process management -----------------------------------------------------------------
     def prelaunch(self) -> None:
@@ -157,6 +160,10 @@ class StudentCode:
     def close(self) -> None:
         for worker in list(self._workers.values()):
             self._kill(worker)
+        left = kill_orphans(self._children_before)
+        if left:
+            print(f"autograder: {len(left)} processes of this submission outlived every kill: {sorted(left)}",
+                  file=sys.stderr)
 
     def __enter__(self):
         return self

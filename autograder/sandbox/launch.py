@@ -53,6 +53,53 @@ def kill_tagged(tag: str, rounds: int = 5) -> None:
         time.sleep(0.1)  # a launcher being killed may still have had a child on the way
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def children() -> set[int]:
+    """The pids whose parent is this process (from /proc: Linux)."""
+    found = set()
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone while we looked
+        if int(fields[1]) == me:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def adopt_orphans() -> set[int]:
+    """Make this process the subreaper of everything it starts, so that a student's daemon (setsid, double
+    fork, exec with an empty environment) is reparented here, not to init, when its parents die: it can then be
+    found and killed, in every isolation mode and whatever its environment says. Returns the children this
+    process has now, which ``kill_orphans`` leaves alone."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except (OSError, AttributeError):
+        pass
+    return children()
+
+
+def kill_orphans(keep: set[int], rounds: int = 200) -> set[int]:
+    """SIGKILL and reap every child of this process not in ``keep``, round after round, until none is left: the
+    children of a killed process become this subreaper's children in turn. Returns the pids still running after
+    ``rounds`` (empty unless something forks faster than it is killed, which RLIMIT_NPROC bounds)."""
+    for _ in range(rounds):
+        strays = children() - keep
+        if not strays:
+            return set()
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)  # checked gone: reaped, not only signalled
+            except (ProcessLookupError, ChildProcessError, PermissionError):
+                pass
+    return children() - keep
+
+
 def die_with_parent(parent: int) -> None:
     """This process gets SIGKILL when its parent dies, however the parent died (Linux; elsewhere a no-op).
 
