@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autograder.course.assignments import ASSIGNMENTS
 from autograder.sandbox.isolation import IsolationUnavailable
-from autograder.sandbox.limits import CALL_TIMEOUT_S, Limits
+from autograder.sandbox.limits import CALL_TIMEOUT_S, WALL_CAP_FACTOR, Limits
 from autograder.submission.names import shown
 
 
@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--question", "-q", dest="questions", action="append", metavar="NAME",
                        help="grade only this question (repeatable; a single file only)")
     grade.add_argument("--timeout", dest="call_timeout", type=float, default=CALL_TIMEOUT_S, metavar="S",
-                       help=f"seconds allowed per call into the student's code (default {CALL_TIMEOUT_S:g})")
+                       help=f"seconds of CPU time allowed per call into the student's code (default "
+                            f"{CALL_TIMEOUT_S:g}; {WALL_CAP_FACTOR:g} times that on the clock)")
     release = commands.add_parser("release", help="generate the student version of assignments with nbgrader")
     # With nargs="*", argparse checks the empty default ([]) against choices too, hence the [] among them.
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", choices=[[]] + sorted(ASSIGNMENTS),

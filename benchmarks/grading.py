@@ -1,6 +1,6 @@
 """Throughput of class grading, its cost over the floor, and the cost of grading on Dask.
 
-    .venv/bin/python benchmarks/grading.py [--students 40] [--assignment convolution] [--no-dask]
+    .venv/bin/python benchmarks/grading.py [--students 40] [--assignment convolution] [--no-dask] [--spawn]
 
 Grades a class of mixed submissions (correct, stubs, catalogued mistakes) with 1
 and with 2 local workers, then on a local Dask cluster of 2 single-threaded worker
@@ -11,7 +11,9 @@ suite's own compute, measured by running the suite in this process against the
 reference functions directly. Targets: per-submission time / floor <= 1.5 (issue 6);
 Dask's wall time within 10% of the local pool's with the same 2 slots (issue 16).
 Last, the expected time for 1,000 and 10,000 submissions on N workers, from the
-measured time per submission.
+measured time per submission. ``--spawn`` adds the local pool of 2 on the spawn path
+(one interpreter per worker, ``AUTOGRADER_WORKERS=spawn``) beside the warm template's,
+and their ratio.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--assignment", default="convolution")
     parser.add_argument("--no-dask", dest="dask", action="store_false", help="skip the Dask cluster")
+    parser.add_argument("--spawn", action="store_true", help="also grade on the spawn path (the old baseline)")
     args = parser.parse_args()
 
     imports = []
@@ -107,9 +111,13 @@ def main() -> None:
         class_folder.mkdir()
         build_class(class_folder, args.assignment, args.students)
         walls, per_submission = {}, {}
-        runs = [("local", 1), ("local", 2)] + ([("dask", 2)] if args.dask else [])
+        runs = ([("spawn", 2)] if args.spawn else []) + [("local", 1), ("local", 2)] + ([("dask", 2)] if args.dask else [])
         for kind, workers in runs:
             out = Path(folder, f"out-{kind}{workers}")
+            if kind == "spawn":
+                os.environ["AUTOGRADER_WORKERS"] = "spawn"  # the pool's processes inherit it
+            else:
+                os.environ.pop("AUTOGRADER_WORKERS", None)
             cluster = client = None
             if kind == "dask":
                 from distributed import Client, LocalCluster
@@ -118,8 +126,8 @@ def main() -> None:
                                        dashboard_address=None)
                 client = Client(cluster)
             start = time.perf_counter()
-            grade_class(submissions=class_folder, assignment=args.assignment, out=out, workers=workers,
-                        scheduler=client)
+            grade_class(submissions=class_folder, assignment=args.assignment, out=out,
+                        workers=workers, scheduler=client)
             walls[kind, workers] = wall = time.perf_counter() - start
             if cluster is not None:
                 client.close()
@@ -128,6 +136,9 @@ def main() -> None:
                                                               for p in out.glob("*/grading.json"))
             print(f"{kind + ' ' + str(workers):>7} {args.students:>8} {wall:>7.1f} {args.students / wall * 60:>9.1f} "
                   f"{per_submission[kind, workers]:>13.2f} {per_submission[kind, workers] / floor:>15.2f}")
+    if args.spawn:
+        print(f"\nLocal pool of 2, warm template / spawn path: wall {walls['local', 2] / walls['spawn', 2]:.3f}, "
+              f"median per submission {per_submission['local', 2] / per_submission['spawn', 2]:.3f}")
     if args.dask:
         print(f"\nDask overhead: wall time on 2 Dask workers / on the local pool of 2 = "
               f"{walls['dask', 2] / walls['local', 2]:.3f} (target <= 1.10)")

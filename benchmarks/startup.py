@@ -10,7 +10,9 @@ every graded submission starts one worker (two when a question runs under blocks
 - the grader's modules (what a pool process imports), then the same with ``rfc3987_syntax`` imported first, as
   jsonschema did before autograder/__init__.py marked it absent: their ratio is what that line saves;
 - a worker started to its "ready" message, plain and with the convolution and autograd blocks (wall only: the
-  sandboxed worker is killed, not waited for, so its CPU is not counted here).
+  sandboxed worker is killed, not waited for, so its CPU is not counted here): spawned (its own interpreter, the
+  fallback) and forked from the slot's warm template (autograder.sandbox.template; the template's own start is
+  its own row, paid once per slot), side by side, with their ratio.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from autograder.worker import protocol
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.isolation import default_isolation
 from autograder.sandbox.launch import launch_worker
+from autograder.sandbox.template import Template
 
 GRADER = "import autograder.classroom.batch, autograder.grading.grade"
 COMMANDS = {
@@ -60,6 +63,20 @@ def start_worker(blocks: frozenset) -> float:
         subprocess.run(["rm", "-rf", workdir], check=False)
 
 
+def fork_worker(template: Template, blocks: frozenset) -> float:
+    limits = Limits()
+    started = time.perf_counter()
+    process, send_fd, receive_fd = template.fork(blocks, limits, owner="benchmark")
+    try:
+        ready = protocol.receive(receive_fd, timeout=limits.load_timeout_s)
+        assert isinstance(ready, dict) and ready.get("ready"), ready
+        return time.perf_counter() - started
+    finally:
+        process.kill()
+        os.close(send_fd), os.close(receive_fd)
+        template.reset("benchmark")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -68,9 +85,17 @@ def main() -> None:
     for label, code in COMMANDS.items():
         runs = [run_python(code) for _ in range(repeat)]
         rows.append((label, statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)))
-    for label, blocks in (("worker to ready, plain", frozenset()),
-                          ("worker to ready, convolution + autograd blocked", frozenset({"convolution", "autograd"}))):
-        rows.append((label, statistics.median(start_worker(blocks) for _ in range(repeat)), None))
+    started = time.perf_counter()
+    template = Template(Limits(), default_isolation())
+    rows.append(("template to ready (once per slot)", time.perf_counter() - started, None))
+    ratios = []
+    for label, blocks in (("plain", frozenset()), ("convolution + autograd blocked", frozenset({"convolution", "autograd"}))):
+        spawned = statistics.median(start_worker(blocks) for _ in range(repeat))
+        forked = statistics.median(fork_worker(template, blocks) for _ in range(repeat))
+        rows += [(f"worker to ready, {label}, spawned", spawned, None),
+                 (f"worker to ready, {label}, forked from the template", forked, None)]
+        ratios.append((label, forked / spawned))
+    template.close()
     print(f"| process ({repeat} runs, median) | wall s | CPU s |\n|---|---|---|")
     for label, wall, cpu in rows:
         print(f"| {label} | {wall:.2f} | {'' if cpu is None else f'{cpu:.2f}'} |")
@@ -78,6 +103,8 @@ def main() -> None:
     print(f"\nrfc3987_syntax marked absent: the grader's modules take "
           f"{saved['grader modules'] / saved['grader modules, rfc3987_syntax imported']:.2f} of the CPU they took "
           "with it imported.")
+    for label, ratio in ratios:
+        print(f"Worker to ready, {label}: forked from the template / spawned = {ratio:.3f}")
 
 
 if __name__ == "__main__":

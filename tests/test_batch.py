@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from autograder.classroom import batch
 from autograder.classroom import saved as saved_results
 from autograder.classroom.batch import SubmissionLayoutError, discover, grade_class
 from autograder.reports.class_report import class_statistics

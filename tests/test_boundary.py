@@ -160,7 +160,7 @@ def compute_convolution_at_position(i, j, img, kernel):
     result = grade_source(tmp_path, "convolution", source, limits=FAST)
     assert scores(result) == {"compute_convolution_at_position": 0, "apply_convolution": 5, "sobel_magnitude": 3}
     assert result.status == "timeout"
-    assert all("timed out after 3 s while running `compute_convolution_at_position`" in t.message
+    assert all("timed out after 3 s of CPU time while running `compute_convolution_at_position`" in t.message
                for t in result.tests if t.question == "compute_convolution_at_position")
 
 
@@ -202,7 +202,7 @@ def helper():
 ''')
     result = grade_source(tmp_path, "convolution", source, limits=Limits(call_timeout_s=3, load_timeout_s=5))
     assert result.score == 0 and result.status == "timeout"
-    assert "timed out after 5 s while loading your code" in result.message
+    assert "timed out after 5 s of CPU time while loading your code" in result.message
     assert result.duration_s < 30  # one load timeout, not one per test
 
 

@@ -144,7 +144,20 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
     """Grade the notebook or script at ``path`` for ``assignment``. Never raises for a student's problem.
 
     ``questions`` grades only those questions (the notebooks' hidden-test cells grade one each).
+    A submission under which the slot's worker template died is graded again from the start, once, with a
+    fresh template: a template's death is never the student's error.
     """
+    result, lost = _grade_once(path, assignment, limits, isolation, student_id, questions)
+    if lost:
+        print(f"autograder: the worker template died while grading {path} ({lost}); grading it again",
+              file=sys.stderr)
+        result, lost = _grade_once(path, assignment, limits, isolation, student_id, questions)
+        if lost:
+            result.status, result.message = "internal-error", INTERNAL_ERROR
+    return result
+
+
+def _grade_once(path, assignment, limits, isolation, student_id, questions) -> tuple[SubmissionResult, str | None]:
     started = time.monotonic()
     path = Path(path)
     result = SubmissionResult(assignment=assignment, submission=str(path), student=student_id or path.stem,
@@ -178,4 +191,4 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
         result.status, result.message = "internal-error", INTERNAL_ERROR
         print("internal grading error while grading", path, traceback.format_exc(), sep="\n", file=sys.stderr)
     result.duration_s = time.monotonic() - started
-    return result
+    return result, getattr(student, "template_lost", None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,9 @@ from autograder.sandbox.failures import (MalformedReply, NotDefined, NotImplemen
                                          StudentFailure, StudentTimeout, Unsendable, WorkerCrashed, WorkerStartError)
 from autograder.sandbox.isolation import Isolation, default_isolation
 from autograder.sandbox.launch import adopt_orphans, kill_orphans, launch_worker
-from autograder.sandbox.limits import CALLBACK_MAX_ELEMENTS, Limits
+from autograder.sandbox.limits import CALLBACK_MAX_ELEMENTS, WALL_CAP_FACTOR, Limits
+from autograder.sandbox.template import (SpawnedProcess, Template, TemplateLost, discard, running_templates,
+                                         template_for, template_problem)
 from autograder.sandbox.values import (Reply, _check_reply, _decode, _extent, _on_meta, describe_arguments)
 from autograder.worker import protocol
 from autograder.worker.protocol import ErrorKind
@@ -66,14 +69,52 @@ def _describe_exit(returncode: int | None, limits: Limits) -> str:
     return f"exit code {returncode}"
 
 
+class _Clock:
+    """One call's time limit: CPU time of the worker where it can be read (a forked worker: its template reads it),
+    so that a busy machine never costs a correct student a call, with a wall-clock cap ``WALL_CAP_FACTOR`` times
+    larger for sleeps and blocked reads; wall-clock time alone on the spawn path (the launcher is not the worker)."""
+
+    POLL_S = 0.05
+
+    def __init__(self, process, cpu_limit: float, wall_cap: float):
+        self.process, self.cpu_limit = process, cpu_limit
+        self.started, self.cpu_started = time.monotonic(), process.cpu_seconds()
+        self.wall = wall_cap if self.cpu_started is not None else cpu_limit
+        self.cause = "wall"
+
+    def wall_left(self) -> float:
+        return max(0.0, self.started + self.wall - time.monotonic())
+
+    def wait_readable(self, fd: int) -> None:
+        """Return once ``fd`` has data; raise ReceiveTimeout when the call's CPU time or its wall-clock cap runs out."""
+        while not select.select([fd], [], [], min(self.POLL_S, self.wall_left()))[0]:
+            if self.wall_left() <= 0:
+                raise protocol.ReceiveTimeout()
+            if self.cpu_started is not None:
+                used = self.process.cpu_seconds()
+                if used is None and self.process.poll() is not None:
+                    raise EOFError  # it died, and a process it started holds its end of the pipe open
+                if used is not None and used - self.cpu_started > self.cpu_limit:
+                    self.cause = "cpu"
+                    raise protocol.ReceiveTimeout()
+
+    def describe(self) -> str:
+        if self.cpu_started is None:
+            return f"{round(self.wall, 1):g} s"
+        if self.cause == "cpu":
+            return f"{round(self.cpu_limit, 1):g} s of CPU time"
+        return (f"{round(self.wall, 1):g} s of waiting (the limit is {round(self.cpu_limit, 1):g} s of CPU time, "
+                f"and {WALL_CAP_FACTOR:g} times that on the clock for code that sleeps or waits)")
+
+
 @dataclass
 class _Worker:
     """One worker process: its pipes, its folder, the blocks it runs under and what its load reported."""
 
-    process: subprocess.Popen
+    process: Any               # template.ForkedProcess, or template.SpawnedProcess on the spawn path
     send_fd: int
     receive_fd: int
-    workdir: str
+    workdir: str | None        # the spawn path's own folder (a forked worker's home is the template's to remove)
     blocks: frozenset
     defined: dict = field(default_factory=dict)
     load_errors: list = field(default_factory=list)
@@ -107,25 +148,50 @@ class StudentCode:
         self._request_id = 0
         # A subreaper from here on: whatever the student starts and leaves behind is found and killed at close().
         self._children_before = adopt_orphans()
+        self.spawn_reason = template_problem()  # None: workers are forked from this slot's warm template
+        self._template: Template | None = None
+        self.template_lost: str | None = None   # the template died under this submission: it is graded again
+        self._owner = f"{os.getpid()}-{id(self)}-{time.monotonic_ns()}"
+
+    def _launch(self, blocks: frozenset) -> _Worker:
+        """A new worker for these blocks: forked from the slot's template, or spawned where that cannot work."""
+        if self.spawn_reason is None:
+            try:
+                self._template = self._template or template_for(self.limits, self.isolation)
+                process, send_fd, receive_fd = self._template.fork(blocks, self.limits, self._owner)
+            except TemplateLost as error:
+                self._lose_template(str(error))
+                raise WorkerStartError(f"the worker template failed: {error}") from None
+            return _Worker(process, send_fd, receive_fd, None, blocks=blocks)
+        process, send_fd, receive_fd, workdir = launch_worker(self.limits, self.isolation, blocks)
+        return _Worker(SpawnedProcess(process), send_fd, receive_fd, workdir, blocks=blocks)
+
+    def _lose_template(self, why: str) -> None:
+        self.template_lost = self.template_lost or why
+        if self._template is not None:
+            discard(self._template)
 
     # -- process management -----------------------------------------------------------------
     def prelaunch(self) -> None:
         """Start the worker now, so its `import torch` overlaps with the grader's own start-up work."""
         if self.blocks not in self._workers and not self.load_failure:
-            self._workers[self.blocks] = _Worker(*launch_worker(self.limits, self.isolation, self.blocks),
-                                                 blocks=self.blocks)
+            self._workers[self.blocks] = self._launch(self.blocks)
 
     def _start(self, blocks: frozenset) -> _Worker:
         if blocks not in self._workers:
-            self._workers[blocks] = _Worker(*launch_worker(self.limits, self.isolation, blocks), blocks=blocks)
+            self._workers[blocks] = self._launch(blocks)
         worker = self._workers[blocks]
         try:  # the worker says "ready" before it sees any student code: failing before that is our fault
             ready = protocol.receive(worker.receive_fd, timeout=self.limits.load_timeout_s)
             if not (isinstance(ready, dict) and ready.get("ready") and ready.get("blocks") == sorted(blocks)):
                 raise protocol.ProtocolError(f"unexpected first message {ready!r:.200}")
         except (EOFError, protocol.ReceiveTimeout, protocol.ProtocolError) as error:
-            log = Path(worker.workdir, "launcher.log").read_text(errors="replace")[-2000:]
+            log = (Path(worker.workdir, "launcher.log").read_text(errors="replace")[-2000:] if worker.workdir
+                   else self._template.log_tail() if self._template else "")
+            lost = worker.process.lost
             self._kill(worker)
+            if lost:
+                self._lose_template("it died while a worker started")
             raise WorkerStartError(f"the worker process could not start ({type(error).__name__}: {error}): "
                                    f"{log}") from None
         chunks = [(chunk.label, chunk.code) for chunk in self.submission.chunks]
@@ -143,26 +209,28 @@ class StudentCode:
         return worker
 
     def _kill(self, worker: _Worker) -> None:
-        try:
-            os.killpg(worker.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        worker.process.wait()
+        worker.process.kill()
         for fd in (worker.send_fd, worker.receive_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        shutil.rmtree(worker.workdir, ignore_errors=True)
+        if worker.workdir:
+            shutil.rmtree(worker.workdir, ignore_errors=True)
         if self._workers.get(worker.blocks) is worker:
             del self._workers[worker.blocks]
 
     def close(self) -> None:
         for worker in list(self._workers.values()):
             self._kill(worker)
-        left = kill_orphans(self._children_before)
+        left = kill_orphans(self._children_before | running_templates())
+        if self._template is not None and self._template.alive():
+            try:  # every process of the slot killed and checked gone before the next student starts
+                left |= {f"in the template: {pid}" for pid in self._template.reset(self._owner)}
+            except TemplateLost as error:
+                self._lose_template(str(error))
         if left:
-            print(f"autograder: {len(left)} processes of this submission outlived every kill: {sorted(left)}",
+            print(f"autograder: {len(left)} processes of this submission outlived every kill: {sorted(map(str, left))}",
                   file=sys.stderr)
 
     def __enter__(self):
@@ -225,15 +293,16 @@ class StudentCode:
     def _exchange(self, worker: _Worker, request: dict, timeout: float, activity: str,
                   callbacks: dict | None = None) -> dict:
         """Send ``request`` and return the worker's answer to it; every way it can go wrong is a StudentFailure."""
-        timeout, activity = self._within_budget(timeout, activity)
+        cpu_limit, activity = self._within_budget(timeout, activity)
+        clock = _Clock(worker.process, cpu_limit, min(timeout * WALL_CAP_FACTOR, self._remaining()))
         self._request_id += 1
         request = request | {"id": self._request_id}
         try:
-            reply = self._converse(worker, request, time.monotonic() + timeout, callbacks or {})
+            reply = self._converse(worker, request, clock, callbacks or {})
         except (protocol.ReceiveTimeout, protocol.SendTimeout):
             self._kill(worker)
             self.events.append(StudentTimeout)
-            raise StudentTimeout(f"timed out after {round(timeout, 1):g} s while {activity}") from None
+            raise StudentTimeout(f"timed out after {clock.describe()} while {activity}") from None
         except (EOFError, BrokenPipeError):
             raise self._ended(worker, activity) from None
         except protocol.ProtocolError:
@@ -254,7 +323,7 @@ class StudentCode:
 
     def _within_budget(self, timeout: float, activity: str) -> tuple[float, str]:
         """The call's time limit, cut to what is left of the submission's budget (none left: a timeout)."""
-        remaining = self.deadline - time.monotonic()
+        remaining = self._remaining()
         if remaining <= 0:
             self.events.append(StudentTimeout)
             raise StudentTimeout(f"not run: your code used up the {self.limits.submission_timeout_s:g} s "
@@ -263,16 +332,18 @@ class StudentCode:
             return remaining, f"{activity} (the submission's time budget ran out)"
         return timeout, activity
 
-    def _converse(self, worker: _Worker, request: dict, deadline: float, callbacks: dict) -> dict:
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _converse(self, worker: _Worker, request: dict, clock: _Clock, callbacks: dict) -> dict:
         """Send the request, answer the worker's callbacks, and return the first well-formed reply to it.
 
-        Every write and read is bounded by the call's deadline: a worker that stops reading (or asks for a large
+        Every write and read is bounded by the call's clock: a worker that stops reading (or asks for a large
         answer and never takes it) costs this call a timeout, never the grader its run."""
-        def left() -> float:
-            return max(0.0, deadline - time.monotonic())
-
+        left = clock.wall_left
         protocol.send(worker.send_fd, request, timeout=left())
         while True:
+            clock.wait_readable(worker.receive_fd)
             reply = protocol.receive(worker.receive_fd, timeout=left())
             if not isinstance(reply, dict):
                 raise MalformedReply(f"the process running your code sent the grader a "
@@ -291,9 +362,13 @@ class StudentCode:
         if returncode is None:
             try:
                 returncode = worker.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, TemplateLost):
                 returncode = None
+        lost = worker.process.lost
         self._kill(worker)
+        if lost:  # the template died and took its children with it: not this student's doing
+            self._lose_template(f"it died while {activity}")
+            raise TemplateLost(f"the worker template died while {activity}")
         self.events.append(WorkerCrashed)
         return WorkerCrashed(f"the process running your code ended while {activity} "
                              f"({_describe_exit(returncode, self.limits)}). Code that calls exit(), os._exit() or "

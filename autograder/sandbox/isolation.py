@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.course.assignments import PROJECT_ROOT
-from autograder.sandbox.landlock import landlock_abi
+from autograder.worker.landlock import landlock_abi
 
 # What the worker imports of this project: the package's root and the worker subpackage, nothing else
 # (an import-linter contract in make test keeps the worker from importing anything else of ours).

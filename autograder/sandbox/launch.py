@@ -13,7 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.sandbox import isolation, landlock, seccomp
+from autograder.sandbox import isolation, seccomp
+from autograder.worker import landlock
+from autograder.worker.template import children
 from autograder.sandbox.bwrap import bwrap_arguments
 from autograder.sandbox.isolation import Isolation, runtime_paths
 from autograder.sandbox.limits import Limits
@@ -54,20 +56,6 @@ def kill_tagged(tag: str, rounds: int = 5) -> None:
 
 
 PR_SET_CHILD_SUBREAPER = 36
-
-
-def children() -> set[int]:
-    """The pids whose parent is this process (from /proc: Linux)."""
-    found = set()
-    me = os.getpid()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone while we looked
-        if int(fields[1]) == me:
-            found.add(int(stat.parent.name))
-    return found
 
 
 def adopt_orphans() -> set[int]:
@@ -124,6 +112,8 @@ def _apply_limits(limits: Limits, limit_processes: bool, parent: int) -> None:
     if limit_processes:
         wanted.append((resource.RLIMIT_NPROC, limits.processes))
     for kind, value in wanted:
+        if value == resource.RLIM_INFINITY:
+            continue
         soft, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (value, value))
@@ -138,14 +128,37 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
     writing never holds the grader.
     Raises IsolationUnavailable (before starting anything) when no isolation works on this machine.
     """
-    plan = confinement.resolve()
     to_worker_read, to_worker_write = os.pipe()
     from_worker_read, from_worker_write = os.pipe()
+    try:
+        process, workdir = launch_python(
+            ["autograder.worker.serve", str(to_worker_read), str(from_worker_write), ",".join(sorted(blocks))],
+            (to_worker_read, from_worker_write), limits, confinement)
+    finally:
+        os.close(to_worker_read), os.close(from_worker_write)
+    os.set_blocking(to_worker_write, False)
+    os.set_blocking(from_worker_read, False)
+    return process, to_worker_write, from_worker_read, workdir
+
+
+def child_rules(confinement: Isolation) -> dict[str, list[str]]:
+    """What a worker may read (the system folders and its runtime) and which devices it may write, as paths."""
+    devices = [*landlock.DEVICES_WRITABLE, *map(str, sorted(Path("/dev").glob("nvidia*")))]
+    return {"read": [*landlock.SYSTEM_READABLE, *map(str, runtime_paths())], "devices": devices}
+
+
+def launch_python(arguments: list[str], pass_fds: tuple[int, ...], limits: Limits, confinement: Isolation,
+                  template: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m *arguments`` under the isolation in force, with ``pass_fds`` open. Returns (process, workdir).
+
+    ``template``: a warm template (autograder.worker.template), which lowers the per-worker rlimits in each child
+    it forks rather than in itself; each child enters a Landlock domain of its own.
+    """
+    plan = confinement.resolve()
     workdir = tempfile.mkdtemp(prefix="autograder-worker-")  # the grader's; the worker writes only in home/
     home = Path(workdir, "home")
     home.mkdir()
-    command = [sys.executable, "-m", "autograder.worker.serve", str(to_worker_read), str(from_worker_write),
-               ",".join(sorted(blocks))]
+    command = [sys.executable, "-m", *arguments]
     ruleset = None
     if plan.mode == "bwrap":
         env = isolation.worker_environment(home="/tmp", python_path=str(isolation.runtime_copy()),
@@ -157,10 +170,12 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
         if plan.uid is not None:  # the worker drops to it; it must be able to reach and write its home
             os.chmod(workdir, 0o711)
             os.chown(home, plan.uid, plan.uid)
-        if plan.mode == "landlock":
-            devices = [Path(p) for p in landlock.DEVICES_WRITABLE] + sorted(Path("/dev").glob("nvidia*"))
-            ruleset = landlock.landlock_ruleset(
-                read=[Path(p) for p in landlock.SYSTEM_READABLE] + runtime_paths(), write=[home], devices=devices)
+        if plan.mode == "landlock" and not template:
+            # A template is not in a Landlock domain itself: Landlock forbids mounts to a process in a domain, and
+            # each child mounts its own /tmp before it enters a domain of its own (autograder.worker.template).
+            rules = child_rules(confinement)
+            read = [Path(p) for p in rules["read"]]
+            ruleset = landlock.landlock_ruleset(read=read, write=[home], devices=[Path(p) for p in rules["devices"]])
     if plan.uid is not None:
         env["AUTOGRADER_WORKER_UID"] = str(plan.uid)
     if POOL_TAG in os.environ:  # the class run's mark (autograder.classroom.batch): what a stopped run kills when it ends
@@ -168,26 +183,28 @@ def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str]
 
     parent = os.getpid()
     syscall_filter = seccomp.build_filter()
+    # A template lowers the per-worker limits in each child; itself it only dies with the grader, with no core file.
+    own_limits = Limits(memory_bytes=resource.RLIM_INFINITY, cpu_seconds=resource.RLIM_INFINITY,
+                        file_bytes=resource.RLIM_INFINITY) if template else limits
 
     def confine_child() -> None:  # between fork and exec
-        _apply_limits(limits, limit_processes=plan.uid is not None, parent=parent)
+        _apply_limits(own_limits, limit_processes=plan.uid is not None, parent=parent)
         seccomp.close_shared_channels(syscall_filter)
+        if plan.uid is None and os.geteuid() == 0 and plan.mode != "bwrap" and not template:
+            # root with no sandbox uid: exec with no capability at all. (A template keeps them to mount each child's
+            # own /tmp; every child drops them all before any student code: autograder.worker.template.)
+            landlock.drop_capabilities()
         if ruleset is not None:
-            if plan.uid is None and os.geteuid() == 0:
-                landlock.drop_capabilities()
             landlock.landlock_restrict_self(ruleset)
 
     # The launcher's own stderr (bwrap errors, a worker that cannot start) goes to a log for the staff.
     try:
         with open(os.path.join(workdir, "launcher.log"), "wb") as log:
             process = subprocess.Popen(
-                command, pass_fds=(to_worker_read, from_worker_write), stdin=subprocess.DEVNULL,
+                command, pass_fds=pass_fds, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env, start_new_session=True,
                 preexec_fn=confine_child)
     finally:
-        os.close(to_worker_read), os.close(from_worker_write)
         if ruleset is not None:
             os.close(ruleset)
-    os.set_blocking(to_worker_write, False)
-    os.set_blocking(from_worker_read, False)
-    return process, to_worker_write, from_worker_read, workdir
+    return process, workdir

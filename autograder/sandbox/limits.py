@@ -7,6 +7,9 @@ from dataclasses import dataclass
 # Seconds one call into the student's code may take: the CLI's --timeout, nbgrader's GradeInSandbox.call_timeout
 # and every Limits() start from this one number.
 CALL_TIMEOUT_S = 10.0
+# A call's limit counts the worker's CPU time where the grader can read it (workers forked from a template), so a
+# busy machine costs no correct student a call; the clock may run this many times longer (sleeps, blocked reads).
+WALL_CAP_FACTOR = 3.0
 # A helper answered by the grader (StudentCode.call's through_grader) takes and gives at most this many numbers:
 # the grader's own memory and time are not the student's to spend (the suites' inputs are a few hundred numbers).
 CALLBACK_MAX_ELEMENTS = 100_000

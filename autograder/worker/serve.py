@@ -248,19 +248,24 @@ def drop_privileges() -> None:
         os.setuid(int(uid))
 
 
-def main(argv: list[str]) -> None:
-    """``IN_FD OUT_FD [BLOCKS]``: BLOCKS is a comma-separated list of autograder.worker.blocks kinds."""
-    in_fd, out_fd = int(argv[0]), int(argv[1])
+def prepare() -> None:
+    """What every worker does before it can serve: leave root, ignore SIGXFSZ, import torch and what the
+    replies need, one thread. A template (autograder.worker.template) does it once, before it forks."""
     import signal
 
     drop_privileges()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past RLIMIT_FSIZE then raises OSError (EFBIG)
     import torch
 
-    from autograder.worker import protocol, zoo  # noqa: F401 (zoo: imported before any student code)
+    from autograder.worker import blocks, protocol, zoo  # noqa: F401 (imported before any student code)
 
     torch.set_num_threads(1)  # graders run many workers side by side; one thread also keeps sums repeatable
-    kinds = [kind for kind in (argv[2] if len(argv) > 2 else "").split(",") if kind]
+
+
+def serve_worker(in_fd: int, out_fd: int, kinds: list[str]) -> None:
+    """Install the blocks, say "ready" and answer the grader until it closes the channel."""
+    from autograder.worker import protocol
+
     if kinds:
         from autograder.worker import blocks
 
@@ -268,6 +273,12 @@ def main(argv: list[str]) -> None:
     worker = Worker(in_fd, out_fd)
     protocol.send(out_fd, {"ready": True, "blocks": sorted(kinds)})
     worker.serve()
+
+
+def main(argv: list[str]) -> None:
+    """``IN_FD OUT_FD [BLOCKS]``: BLOCKS is a comma-separated list of autograder.worker.blocks kinds."""
+    prepare()
+    serve_worker(int(argv[0]), int(argv[1]), [kind for kind in (argv[2] if len(argv) > 2 else "").split(",") if kind])
 
 
 if __name__ == "__main__":
