@@ -34,8 +34,8 @@ from autograder.sandbox.failures import (MalformedReply, NotDefined, NotImplemen
 from autograder.sandbox.isolation import Isolation, default_isolation
 from autograder.sandbox.launch import adopt_orphans, kill_orphans, launch_worker
 from autograder.sandbox.limits import CALLBACK_MAX_ELEMENTS, WALL_CAP_FACTOR, Limits
-from autograder.sandbox.template import (SpawnedProcess, Template, TemplateLost, discard, running_templates,
-                                         template_for, template_problem)
+from autograder.sandbox.template import (SpawnedProcess, Template, TemplateLost, discard, release,
+                                         running_templates, template_for, template_problem)
 from autograder.sandbox.values import (Reply, _check_reply, _decode, _extent, _on_meta, describe_arguments)
 from autograder.worker import protocol
 from autograder.worker.protocol import ErrorKind
@@ -229,6 +229,9 @@ class StudentCode:
                 left |= {f"in the template: {pid}" for pid in self._template.reset(self._owner)}
             except TemplateLost as error:
                 self._lose_template(str(error))
+        if self._template is not None:
+            release(self._template)
+            self._template = None
         if left:
             print(f"autograder: {len(left)} processes of this submission outlived every kill: {sorted(map(str, left))}",
                   file=sys.stderr)

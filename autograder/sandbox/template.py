@@ -65,6 +65,7 @@ class Template:
             theirs.close()
         self.control = ours
         self.lock = threading.Lock()
+        self.users = 0  # open submissions that fork from it (StudentCode): an idle template may be stopped
         self.log = Path(self.workdir, "launcher.log")
         try:
             ready = self._receive(READY_TIMEOUT_S)
@@ -227,17 +228,31 @@ def _key(limits: Limits, confinement: Isolation) -> tuple:
             limits.processes if plan.uid is not None else None, sys.executable)
 
 
+IDLE_KEPT = 1  # templates of other isolations kept idle per process (each holds torch: some 300 MB)
+
+
 def template_for(limits: Limits, confinement: Isolation) -> Template:
-    """This process's running template for this isolation, started (or started again, if it died) as needed."""
+    """This process's running template for this isolation, started (or started again, if it died) as needed, with
+    one more user (``release`` it). Idle templates of other isolations beyond ``IDLE_KEPT`` are stopped first."""
     key = _key(limits, confinement)
     with _templates_lock:
         template = _templates.get(key)
         if template is not None and not template.alive():
             template.close()
+            del _templates[key]
             template = None
         if template is None:
+            idle = [other for other, running in _templates.items() if running.users == 0]
+            for other in idle[:max(0, len(idle) - IDLE_KEPT + 1)]:
+                _templates.pop(other).close()
             template = _templates[key] = Template(limits, confinement)
+        template.users += 1
         return template
+
+
+def release(template: Template) -> None:
+    with _templates_lock:
+        template.users = max(0, template.users - 1)
 
 
 def running_templates() -> set[int]:
