@@ -11,18 +11,27 @@ matches nothing and only what students wrote counts.
 The pairs are shown only in the TA's ``report.html``; a student's feedback page never
 shows another student's code. A high score is a reason to read two submissions side by side,
 not a verdict: short functions that follow the lecture closely look alike.
+
+What is compared is what the graded functions reach: from the graded names (the manifest's questions and
+the constants the suites read), the top-level functions, classes, assignments and imports they reference,
+followed transitively, statically from the AST. Unused functions interleaved with a copy do not dilute it.
+Code that builds itself at run time (exec, eval, compile, marshal, pickle, importlib or ``__import__`` of a
+name, types.FunctionType/CodeType, the builtins module as a value, writes to globals()) cannot be compared
+as text: each such submission is a lead of its own, whether or not it pairs with anyone. Nothing here runs
+a submission's code.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course.assignments import PROJECT_ROOT
+from autograder.course.assignments import ASSIGNMENTS, GRADED_CONSTANTS, PROJECT_ROOT
 
 from autograder.submission.load import SubmissionError, load_submission
 
@@ -52,6 +61,14 @@ class Pair:
 
 
 @dataclass
+class DynamicLead:
+    """A submission that builds code at run time (exec of a decoded string, marshal, ...): what it runs cannot
+    be compared as text, so it is a lead for a person whatever its pairs."""
+    student: str
+    reasons: list[str]                # one per use, with its line: "line 7: exec() of zlib.decompress(...)"
+
+
+@dataclass
 class SimilarityReport:
     pairs: list[Pair]                 # the most alike, at most LISTED_PAIRS
     above_threshold: int              # how many pairs reach the threshold in all
@@ -62,6 +79,8 @@ class SimilarityReport:
     boilerplate: list[str]
     too_large: list[str] = field(default_factory=list)   # not compared: read these by hand
     out_of_time: list[str] = field(default_factory=list)  # not compared: TIME_BUDGET_S ran out
+    dynamic: list[DynamicLead] = field(default_factory=list)  # code that builds itself: leads of their own
+    unparsable: dict[str, str] = field(default_factory=dict)  # student -> what does not parse or read, and where
 
 
 class TooLarge(ValueError):
@@ -113,22 +132,290 @@ def _essential(code: str) -> str:
     return ast.unparse(tree)
 
 
-def student_code(path: Path, given: set[str] = frozenset()) -> str:
-    """The code the grader keeps from a submission, one definition after another, less every statement that
-    is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub, and less
-    with comments and docstrings as written. Raises TooLarge past the limits above, before the costly steps."""
+# -- code that builds itself at run time ----------------------------------------------------------------
+# Qualified names (after imports are resolved) whose use makes code out of data or looks code up by a
+# value: the comparison cannot see such code, so each use is a lead of its own. A prefix covers its members.
+BUILDS_CODE = {
+    "builtins.exec": "runs text or a code object", "builtins.eval": "evaluates text",
+    "builtins.compile": "compiles text into a code object",
+    "builtins.__import__": "__import__ (imports a module named by a value)",
+    "builtins": "the builtins module used as a value",
+    "marshal": "marshal (code objects from bytes)",
+    "types.FunctionType": "types.FunctionType (a function built from a code object)",
+    "types.LambdaType": "types.LambdaType (a function built from a code object)",
+    "types.CodeType": "types.CodeType (a code object built from data)",
+    "importlib": "importlib (a module imported by a name or from a spec)",
+    "pickle.loads": "pickle.loads (unpickling runs code)", "pickle.load": "pickle.load (unpickling runs code)",
+    "pickle.Unpickler": "pickle.Unpickler (unpickling runs code)", "_pickle": "_pickle (unpickling runs code)",
+    "dill": "dill (code from bytes)", "cloudpickle": "cloudpickle (code from bytes)",
+    "runpy": "runpy (runs code by a name)", "code.InteractiveInterpreter": "code.InteractiveInterpreter",
+    "code.InteractiveConsole": "code.InteractiveConsole", "code.interact": "code.interact",
+    "codeop": "codeop (compiles text)", "sys.modules": "sys.modules (modules looked up or replaced by a name)",
+}
+ORDINARY = ("importlib.reload", "importlib.invalidate_caches", "importlib.metadata", "importlib.resources")
+RUNS_TEXT = ("builtins.exec", "builtins.eval", "builtins.compile")
+# Attributes that reach a function's code, globals or the interpreter's classes whatever the object.
+CODE_ATTRIBUTES = {"__code__", "__globals__", "__builtins__", "__subclasses__", "__import__", "__loader__",
+                   "co_code", "f_globals", "f_builtins"}
+NAMESPACE_CALLS = {"builtins.globals", "builtins.locals", "builtins.vars"}
+NAMESPACE_WRITES = {"update", "setdefault", "__setitem__", "pop", "clear"}
+# Decoders that turn a string constant into something else: named in a lead beside exec and the like.
+DECODERS = ("base64.", "binascii.", "zlib.decompress", "bz2.decompress", "lzma.decompress", "gzip.decompress",
+            "codecs.decode", "bytes.fromhex", "builtins.bytes.fromhex")
+ELIDED = 40  # string constants longer than this are shown as their length in a lead
+
+
+def _qualified(node: ast.AST, aliases: dict[str, str], shadowed: set[str]) -> str | None:
+    """The dotted name an expression stands for (``zlib.decompress``, ``builtins.exec``), or None."""
+    if isinstance(node, ast.Name):
+        if node.id in shadowed:
+            return None
+        if node.id in aliases:
+            return aliases[node.id]
+        return f"builtins.{node.id}" if node.id in _BUILTINS or node.id == "__builtins__" else None
+    if isinstance(node, ast.Attribute):
+        base = _qualified(node.value, aliases, shadowed)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+_BUILTINS = set(dir(builtins))
+
+
+def _short(node: ast.AST) -> str:
+    """An expression as source, with long string constants replaced by their length."""
+    node = copy.deepcopy(node)
+    for child in ast.walk(node):
+        if isinstance(child, ast.Constant) and isinstance(child.value, (str, bytes)) and len(child.value) > ELIDED:
+            child.value = f"<{len(child.value)} characters>"
+    text = ast.unparse(node)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _building(qualified: str) -> str | None:
+    if qualified.startswith(ORDINARY):
+        return None
+    if qualified == "builtins.__builtins__":
+        return "__builtins__ (the builtins looked up by a value)"
+    for key, what in BUILDS_CODE.items():
+        if qualified == key or qualified.startswith(key + "."):
+            if key == "builtins" and qualified != "builtins" and not qualified.split(".")[1].startswith("__"):
+                continue  # builtins.print: an ordinary builtin, named the long way
+            return what
+    return None
+
+
+def dynamic_code(source: str, where: str = "") -> list[str]:
+    """Why ``source`` (one module or cell, parsed, never run) builds code at run time, one reason per use,
+    each with its line: ``exec() of zlib.decompress(base64.b85decode(_PAYLOAD)).decode()``. Empty for
+    ordinary code (``model.eval()``, ``re.compile``, ``torch.compile`` and ``importlib.reload`` are not
+    builtins). Raises SyntaxError for code that does not parse."""
+    tree = ast.parse(source)
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:  # import a.b binds a; import a.b as c binds c to a.b
+                top = alias.name.split(".")[0]
+                aliases[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    # A name the submission defines itself (a function ``compile``, a parameter ``eval`` inside its function) is
+    # not the builtin. An assignment does not hide one (``exec = exec`` still reads the builtin), and a default
+    # value or decorator is read outside its function (``def f(eval=eval)``).
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                     ast.ClassDef))} - set(aliases)
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    decoders = sorted({name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                       and (name := _qualified(node.func, aliases, defined)) and name.startswith(DECODERS)})
+    prefix = f"{where}, " if where else ""
+    reasons = []
+
+    def visit(node: ast.AST, shadowed: frozenset) -> None:
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            qualified = _qualified(node, aliases, shadowed)
+            if qualified is not None:
+                report(node, qualified)
+                return  # the chain is resolved as a whole: marshal.loads, not marshal and marshal.loads
+            if isinstance(node, ast.Attribute) and node.attr in CODE_ATTRIBUTES:
+                reasons.append(f"{prefix}line {node.lineno}: {_short(node)} (reaches {node.attr})")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            outside = [*getattr(node, "decorator_list", []), *arguments.defaults,
+                       *(default for default in arguments.kw_defaults if default is not None),
+                       *(arg.annotation for arg in ast.walk(arguments) if isinstance(arg, ast.arg) and arg.annotation),
+                       *([node.returns] if getattr(node, "returns", None) else [])]
+            for child in outside:
+                visit(child, shadowed)
+            inside = shadowed | {arg.arg for arg in ast.walk(arguments) if isinstance(arg, ast.arg)}
+            for child in (node.body if isinstance(node.body, list) else [node.body]):
+                visit(child, inside)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, shadowed)
+
+    def report(node: ast.AST, qualified: str) -> None:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            return  # exec = ...: what counts is where the builtin is read
+        parent = parents.get(node)
+        call = parent if isinstance(parent, ast.Call) and parent.func is node else None
+        if qualified in NAMESPACE_CALLS and call is not None and not call.args:
+            user = parents.get(call)
+            writes = ((isinstance(user, ast.Subscript) and isinstance(user.ctx, (ast.Store, ast.Del)))
+                      or (isinstance(user, ast.Attribute) and user.attr in NAMESPACE_WRITES))
+            if writes:
+                reasons.append(f"{prefix}line {node.lineno}: {_short(user)} (writes the module's names at run time)")
+            return
+        what = _building(qualified)
+        if isinstance(node, ast.Attribute) and what is None and node.attr in CODE_ATTRIBUTES:
+            what = f"reaches {node.attr}"
+        if what is None:
+            replaced = isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+            if replaced and qualified.startswith("builtins."):
+                reasons.append(f"{prefix}line {node.lineno}: {qualified} replaced (the builtins changed at run time)")
+            return
+        spelled = _short(node)
+        alias = "" if spelled == qualified.removeprefix("builtins.") else f" (that is {qualified})"
+        if qualified in RUNS_TEXT and call is not None:
+            fed = _short(call.args[0]) if call.args else "nothing"
+            text = f"{spelled}(){alias} of {fed}"
+        elif call is not None:
+            text = f"{_short(call)}{alias}: {what}"
+        else:
+            text = f"{spelled}{alias}: {what}"
+        unseen = [decoder for decoder in decoders if decoder not in text]
+        if unseen and (qualified in RUNS_TEXT or qualified.startswith(("marshal", "types.", "pickle"))):
+            text += f"; the code decodes data with {', '.join(unseen)}"
+        reasons.append(f"{prefix}line {node.lineno}: {text}")
+
+    visit(tree, frozenset(defined))
+    return reasons
+
+
+# -- what the graded functions reach ------------------------------------------------------------------
+def graded_names(assignment: str) -> tuple[str, ...]:
+    """The names the hidden suite reads from a submission: its questions' functions and graded constants."""
+    return tuple(ASSIGNMENTS.get(assignment, ())) + tuple(GRADED_CONSTANTS.get(assignment, ()))
+
+
+def _binds(statement: ast.stmt) -> set[str]:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names = {statement.name}
+        for node in ast.walk(statement):  # def f(): global helper; helper = ...
+            if isinstance(node, ast.Global):
+                names |= set(node.names)
+        return names
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    return {node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+
+
+def _uses(statement: ast.stmt) -> set[str]:
+    """Names a statement reads, and string constants that could name a top-level definition (the name in
+    ``getattr(module, "helper")``)."""
+    names = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            names.add(node.value)
+    return names
+
+
+def _looks_up_by_value(statement: ast.stmt) -> bool:
+    """Does the statement read names by a value (globals(), vars(), getattr with a computed name, sys.modules,
+    a ``__dict__``, exec)? Then what it reaches cannot be known from the text."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and node.id in {"globals", "locals", "vars", "exec", "eval", "__import__",
+                                                     "__builtins__"}:
+            return True
+        if isinstance(node, ast.Attribute) and (node.attr == "__dict__" or (
+                node.attr == "modules" and isinstance(node.value, ast.Name) and node.value.id == "sys")):
+            return True
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+                and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)):
+            return True
+    return False
+
+
+def reached(statements: list[ast.stmt], roots) -> list[bool]:
+    """Which top-level statements the ``roots`` reach: the statements that bind a needed name, whose own names
+    are then needed, followed to a fixed point. A later def or class of the same name replaces an earlier one,
+    so only the last counts. Everything is reached when no root is defined (nothing to start from) or when a
+    reached statement looks names up by a value (globals(), getattr, sys.modules, exec): what it reaches then
+    cannot be known from the text."""
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    last = {statement.name: index for index, statement in enumerate(statements) if isinstance(statement, definitions)}
+    binds = [_binds(statement) for statement in statements]
+    for index, statement in enumerate(statements):
+        if isinstance(statement, definitions) and last[statement.name] != index:
+            binds[index].discard(statement.name)  # replaced by the later one before a test can call it
+    keep = [isinstance(statement, ast.ImportFrom) and (statement.module == "__future__"
+            or any(alias.name == "*" for alias in statement.names)) for statement in statements]
+    needed = set(roots)
+    if not any(needed & names for names in binds):
+        return [True] * len(statements)
+    changed = True
+    while changed:
+        changed = False
+        for index, statement in enumerate(statements):
+            if not keep[index] and binds[index] & needed:
+                keep[index], changed = True, True
+                if _looks_up_by_value(statement):
+                    return [True] * len(statements)
+                needed |= _uses(statement)
+    return keep
+
+
+def reachable_code(source: str, roots) -> str:
+    """The top-level statements of ``source`` that ``roots`` reach, as written (for the tests and a reader)."""
+    statements = ast.parse(source).body
+    return "\n\n".join(ast.get_source_segment(source, statement) for statement, kept
+                       in zip(statements, reached(statements, roots)) if kept)
+
+
+@dataclass
+class Reading:
+    """What the similarity step takes from one submission."""
+    code: str                  # the code the graded functions reach, less what the release gave, as written
+    dynamic: list[str]         # why it builds code at run time (dynamic_code), one reason per use
+    syntax_errors: list[str]   # "cell 3, line 2: invalid syntax" per part that does not parse (and cannot run)
+
+
+def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Reading:
+    """Read a submission for the comparison, never running it. Its code is what the grader keeps (the loader's
+    definitions), cut to the top-level statements that ``roots`` (the graded names) reach, less every statement
+    that is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub, with
+    comments and docstrings as written. Every cell that parses is searched for code that builds code
+    (dynamic_code), the parts the loader skips included. Raises TooLarge past the limits above, before the costly
+    steps."""
     from autograder.submission.load import _cells
 
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
         raise TooLarge(f"{path.stat().st_size} bytes")
-    code_size = sum(len(source) for _, source in _cells(path))
+    cells = _cells(path)
+    code_size = sum(len(source) for _, source in cells)
     if code_size > MAX_CODE:
         raise TooLarge(f"{code_size} characters of code")
+    dynamic, syntax_errors = [], []
+    for label, source in cells:
+        lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in source.splitlines()]
+        try:
+            dynamic += dynamic_code("\n".join(lines), label if label.startswith("cell") else "")
+        except SyntaxError as error:
+            syntax_errors.append(f"{label}, line {error.lineno}: {error.msg}")
+    chunks = load_submission(path).chunks
+    statements = [_statements(chunk.code) for chunk in chunks]
+    flat = [(index, statement) for index, parsed in enumerate(statements) for statement in parsed]
+    reach = reached([statement for _, statement in flat], roots)
+    reached_chunks = {index for (index, _), kept in zip(flat, reach) if kept}
     kept = []
-    for chunk in load_submission(path).chunks:
-        statements = _statements(chunk.code)
-        if statements and all(_shape(statement) in given for statement in statements):
+    for index, chunk in enumerate(chunks):
+        if index not in reached_chunks:
+            continue
+        if statements[index] and all(_shape(statement) in given for statement in statements[index]):
             continue
         kept.append(chunk.code.strip("\n"))
     # Measured without comments and docstrings, compared as written (copydetect ignores comments itself, and the
@@ -136,7 +423,12 @@ def student_code(path: Path, given: set[str] = frozenset()) -> str:
     essential = sum(len(_essential(code)) for code in kept)
     if essential > MAX_SOURCE:
         raise TooLarge(f"{essential} characters of code without comments")
-    return "\n\n".join(kept)
+    return Reading("\n\n".join(kept), dynamic, syntax_errors)
+
+
+def student_code(path: Path, given: set[str] = frozenset(), roots=()) -> str:
+    """The code of ``read_submission`` alone."""
+    return read_submission(path, given, roots).code
 
 
 def boilerplate_sources(assignment: str, release_dir: Path = RELEASE_DIR) -> dict[str, str]:
@@ -196,21 +488,34 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
                           for h in CodeFingerprint("given.py", k, 1, language="python", fp=io.StringIO(code)).hashes})
     shapes = {_shape(statement) for code in given.values() for statement in _statements(code)}
     prints, too_short, unreadable, too_large, out_of_time = {}, [], [], [], []
+    dynamic, unparsable = [], {}
+    roots = graded_names(assignment)
     deadline = time.monotonic() + TIME_BUDGET_S
     for submission in submissions:
         if time.monotonic() > deadline:
             out_of_time.append(submission.student)
             continue
         try:
-            code = student_code(submission.path, shapes)
+            reading = read_submission(submission.path, shapes, roots)
         except TooLarge:
             too_large.append(submission.student)
             continue
-        except (SubmissionError, OSError, RecursionError, ValueError, MemoryError):
+        except SubmissionError as error:
             unreadable.append(submission.student)
+            unparsable[submission.student] = str(error)
             continue
+        except (OSError, RecursionError, ValueError, MemoryError) as error:
+            unreadable.append(submission.student)
+            unparsable[submission.student] = f"{type(error).__name__}: {error}"[:200]
+            continue
+        if reading.dynamic:
+            dynamic.append(DynamicLead(submission.student, reading.dynamic))
+        if reading.syntax_errors:
+            unparsable[submission.student] = "; ".join(reading.syntax_errors) + (
+                " (that part cannot run, and is not compared)" if reading.code.strip() else
+                " (nothing else to compare)")
         fingerprint = CodeFingerprint(f"{submission.student}.py", k, window, boilerplate, language="python",
-                                      fp=io.StringIO(code))
+                                      fp=io.StringIO(reading.code))
         if fingerprint.token_coverage < MIN_TOKENS:
             too_short.append(submission.student)
         else:
@@ -232,4 +537,5 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
     return SimilarityReport(pairs=pairs, above_threshold=len(candidates), compared=len(prints),
                             too_short=sorted(too_short), unreadable=sorted(unreadable), threshold=threshold,
                             boilerplate=sorted({name.split(",")[0] for name in given}), too_large=sorted(too_large),
-                            out_of_time=sorted(out_of_time))
+                            out_of_time=sorted(out_of_time), dynamic=sorted(dynamic, key=lambda lead: lead.student),
+                            unparsable=dict(sorted(unparsable.items())))

@@ -1,0 +1,262 @@
+"""The similarity step compares what runs: the code the graded functions reach, and code that builds itself.
+
+Issue 33, item 5. A copy hidden in a compressed string that is exec()-ed at load, and two copies padded
+with different unused functions, must come out as leads; an honest class must not; renaming still hides
+nothing. Nothing here runs a submission: the step reads them as text and ASTs.
+"""
+
+import base64
+import re
+import zlib
+from pathlib import Path
+
+import pytest
+
+from autograder.classroom.batch import Submission
+from autograder.classroom import similarity
+from autograder.classroom.similarity import find_similar
+from submissions import reference_source, stub_source, with_replacements
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def pairs_of(report) -> dict[frozenset, tuple[float, float]]:
+    return {frozenset((pair.first, pair.second)): pair.similarity for pair in report.pairs}
+
+
+def packed(source: str) -> str:
+    """The whole reference, compressed and base85-encoded into one string that a class body exec()s at load
+    (class bodies run when the module loads, and the loader keeps classes)."""
+    blob = base64.b85encode(zlib.compress(source.encode())).decode()
+    return ("import base64\nimport zlib\n\n"
+            f"_PAYLOAD = {blob!r}\n\n\n"
+            "class _Loader:\n"
+            "    exec(zlib.decompress(base64.b85decode(_PAYLOAD)).decode(), globals())\n")
+
+
+def unused_functions(seed: int, count: int) -> list[str]:
+    """Functions no graded function calls, different for each seed: padding that dilutes a copy."""
+    functions = []
+    for index in range(count):
+        steps = "\n".join(f"    value = value * {(seed * 7 + index * 3 + step) % 9 + 2} + "
+                          f"{(seed * 13 + index * 5 + step * 11) % 97}\n"
+                          f"    if value > {1000 + seed * 31 + step}:\n        value = value % {17 + seed + step}"
+                          for step in range(4 + (seed + index) % 3))
+        functions.append(f"def unused_{seed}_{index}(value, scale={seed + index}):\n"
+                         f"    buffer = [value] * scale\n{steps}\n    return value + sum(buffer)\n")
+    return functions
+
+
+def interleaved(source: str, padding: list[str]) -> str:
+    """``source`` with one padding function after each of its top-level definitions."""
+    blocks = re.split(r"\n(?=def |class )", source)
+    out = [blocks[0]]
+    for index, block in enumerate(blocks[1:]):
+        out.append(block)
+        out.extend(padding[index::len(blocks) - 1])
+    return "\n\n".join(out) + "\n"
+
+
+OWN_WORK = """import torch
+
+SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+SOBEL_Y = SOBEL_X.T.contiguous()
+
+
+def compute_convolution_at_position(i, j, img, kernel):
+    window = img[i:i + kernel.shape[0], j:j + kernel.shape[1]]
+    return (window * kernel).sum()
+
+
+def apply_convolution(img, kernel):
+    rows, cols = img.shape[0] - kernel.shape[0] + 1, img.shape[1] - kernel.shape[1] + 1
+    result = img.new_empty(rows, cols)
+    for i in range(rows):
+        for j in range(cols):
+            result[i, j] = compute_convolution_at_position(i, j, img, kernel)
+    return result
+
+
+def sobel_magnitude(img):
+    edges = (apply_convolution(img, SOBEL_X) ** 2 + apply_convolution(img, SOBEL_Y) ** 2).sqrt()
+    return edges / edges.max() if edges.max() > 0 else edges
+"""
+
+
+def test_is_a_copy_exec_ed_from_a_compressed_string_flagged_even_when_it_pairs_with_no_one(tmp_path):
+    reference = reference_source("convolution")
+    files = {"mallory": packed(reference), "honest": OWN_WORK, "stub": stub_source("convolution")}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    leads = {lead.student: lead for lead in report.dynamic}
+    assert list(leads) == ["mallory"], report.dynamic
+    reasons = " ".join(leads["mallory"].reasons)
+    assert "exec" in reasons and "zlib.decompress" in reasons and "base64.b85decode" in reasons, reasons
+
+
+def test_are_two_copies_interleaved_with_different_unused_functions_a_pair(tmp_path):
+    reference = reference_source("convolution")
+    files = {"bob": interleaved(reference, unused_functions(1, 9)),
+             "carol": interleaved(reference, unused_functions(2, 9)),
+             "dave": with_replacements("convolution", {"apply_convolution": '''
+def apply_convolution(img, kernel):
+    rows = img.shape[0] - kernel.shape[0] + 1
+    cols = img.shape[1] - kernel.shape[1] + 1
+    return torch.stack([torch.stack([compute_convolution_at_position(i, j, img, kernel) for j in range(cols)])
+                        for i in range(rows)])
+'''})}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    pairs = pairs_of(report)
+    assert frozenset(("bob", "carol")) in pairs, pairs
+    assert min(pairs[frozenset(("bob", "carol"))]) > 0.9
+    assert report.pairs[0].first == "bob" and report.pairs[0].second == "carol"
+    assert "unused_1_0" not in report.pairs[0].first_html  # the report shows what was compared
+
+
+def test_is_a_renamed_copy_padded_with_unused_functions_still_paired(tmp_path):
+    reference = reference_source("convolution")
+    renamed = reference
+    for old, new in {"img": "picture", "kernel": "weights", "total": "acc", "height": "n_rows",
+                     "num_rows_kernel": "kr", "num_cols_kernel": "kc", "out": "result"}.items():
+        renamed = re.sub(rf"\b{old}\b", new, renamed)
+    files = {"alice": reference, "eve": interleaved(renamed, unused_functions(3, 12))}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    assert min(pairs_of(report)[frozenset(("alice", "eve"))]) > 0.9
+
+
+@pytest.mark.parametrize("assignment", sorted(path.name for path in EXAMPLES.iterdir()))
+def test_is_the_honest_demo_class_not_flagged_as_code_that_builds_itself(assignment):
+    """The demo's correct, mistaken and untouched submissions build no code at run time; of its hostile ones,
+    only those that do are named."""
+    folder = EXAMPLES / assignment
+    submissions = [Submission(path.stem, path) for path in sorted(folder.glob("*.py"))]
+    report = find_similar(submissions, assignment)
+    flagged = {lead.student for lead in report.dynamic}
+    assert not {student for student in flagged if not student.startswith("hostile_")}, report.dynamic
+    assert not report.unparsable
+
+
+def test_does_the_hostile_demo_that_imports_by_name_come_out_as_a_lead():
+    folder = EXAMPLES / "shifted_mnist"
+    report = find_similar([Submission(path.stem, path) for path in sorted(folder.glob("*.py"))], "shifted_mnist")
+    assert "hostile_unpickling_payload" in {lead.student for lead in report.dynamic}
+
+
+@pytest.mark.parametrize("snippet, expected", [
+    ("exec(open('x').read())", "exec"),
+    ("run = exec\nrun('y = 1')", "exec"),
+    ("eval('1 + 1')", "eval"),
+    ("code = compile('y = 1', 'x', 'exec')", "compile"),
+    ("import marshal\nf = marshal.loads(b'')", "marshal.loads"),
+    ("from marshal import loads as l\nf = l(b'')", "marshal.loads"),
+    ("import importlib\nm = importlib.import_module('sc' + 'ipy')", "importlib.import_module"),
+    ("m = __import__('os')", "__import__"),
+    ("import builtins\ngetattr(builtins, 'ex' + 'ec')('y = 1')", "builtins"),
+    ("f = __builtins__.__dict__['exec']", "__builtins__"),
+    ("import types\nf = types.FunctionType(code, {})", "types.FunctionType"),
+    ("from types import CodeType\nc = CodeType(*args)", "types.CodeType"),
+    ("import codecs\nexec(codecs.decode('cevag(1)', 'rot13'))", "codecs.decode"),
+    ("def f():\n    pass\nf.__code__ = g.__code__", "__code__"),
+    ("globals()['apply_convolution'] = lambda img, kernel: img", "globals"),
+    ("import pickle\nf = pickle.loads(b'')", "pickle.loads"),
+])
+def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
+    reasons = " ".join(similarity.dynamic_code(snippet))
+    assert expected in reasons, reasons
+
+
+@pytest.mark.parametrize("snippet", [
+    "model.eval()",
+    "import re\npattern = re.compile('a+')",
+    "import torch\nfast = torch.compile(model)",
+    "import importlib\nimportlib.reload(module)",
+    "import types\nnamespace = types.SimpleNamespace(a=1)",
+    "x = getattr(model, 'weight')",
+    "text = 'exec eval compile'",
+])
+def test_is_ordinary_code_not_named_as_code_that_builds_itself(snippet):
+    assert similarity.dynamic_code(snippet) == []
+
+
+def test_does_the_comparison_follow_only_what_the_graded_functions_reach():
+    source = ("import torch\nimport numpy\n\nSCALE = 2\nUNUSED = 3\n\n"
+              "def helper(x):\n    return x * SCALE\n\n"
+              "class Box:\n    def area(self):\n        return helper(1)\n\n"
+              "def apply_convolution(img, kernel):\n    return Box().area() + torch.zeros(1)\n\n"
+              "def lonely():\n    return UNUSED\n")
+    kept = similarity.reachable_code(source, ("apply_convolution",))
+    for name in ("def helper", "class Box", "SCALE = 2", "def apply_convolution", "import torch"):
+        assert name in kept, kept
+    for name in ("def lonely", "UNUSED = 3", "import numpy"):
+        assert name not in kept, kept
+
+
+def test_does_a_name_looked_up_by_string_keep_what_it_names():
+    source = ("def helper(x):\n    return x\n\n"
+              "def apply_convolution(img, kernel):\n    return globals()['hel' + 'per'](img)\n")
+    assert "def helper" in similarity.reachable_code(source, ("apply_convolution",))  # the whole module, to be safe
+    source = ("def helper(x):\n    return x\n\ndef other():\n    return 1\n\n"
+              "def apply_convolution(img, kernel):\n    import sys\n"
+              "    return getattr(sys.modules[__name__], 'helper')(img)\n")
+    assert "def helper" in similarity.reachable_code(source, ("apply_convolution",))
+
+
+def test_is_a_submission_that_does_not_parse_named_with_its_error(tmp_path):
+    write(tmp_path / "broken.py", "def apply_convolution(img, kernel:\n    return img\n")
+    write(tmp_path / "fine.py", reference_source("convolution"))
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in ("broken", "fine")],
+                          "convolution")
+    assert "broken" in report.unparsable
+    assert "line 1" in report.unparsable["broken"], report.unparsable
+    assert all("broken" not in (pair.first, pair.second) for pair in report.pairs)
+
+
+def test_does_the_class_report_name_code_that_builds_itself_and_what_does_not_parse(tmp_path):
+    from autograder.reports.class_report import class_statistics, render_report
+
+    files = {"mallory": packed(reference_source("convolution")), "honest": OWN_WORK,
+             "broken": "def apply_convolution(img, kernel:\n    return img\n"}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    results = [{"student": name, "assignment": "convolution", "status": "ok", "score": 0.0, "tests": []}
+               for name in files]
+    page = render_report(class_statistics("convolution", results), {"totals": "", "questions": "", "tests": ""},
+                         {}, results=results, similarity=report)
+    section = page.split("<h2>Similar submissions</h2>")[1]
+    dynamic = section.split('id="similarity-dynamic"')[1].split("</ul>")[0]
+    assert "mallory" in dynamic and "exec() of zlib.decompress(base64.b85decode(_PAYLOAD)).decode()" in dynamic
+    assert "honest" not in dynamic and "broken" not in dynamic
+    assert "broken" in section.split('id="similarity-unparsable"')[1].split("</p>")[0]
+
+
+def test_does_the_runs_summary_name_code_that_builds_itself(tmp_path):
+    from rich.console import Console
+
+    from autograder.classroom.batch import ClassSummary
+    from autograder.cli import print_class_summary
+
+    files = {"mallory": packed(reference_source("convolution")), "honest": OWN_WORK,
+             "broken": "def apply_convolution(img, kernel:\n    return img\n"}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    results = [{"student": name, "assignment": "convolution", "status": "ok", "score": 0.0, "max_score": 11.0,
+                "tests": []} for name in files]
+    console = Console(record=True, width=400, highlight=False)
+    print_class_summary(console, ClassSummary("convolution", results=results, similarity=report), tmp_path)
+    printed = " ".join(console.export_text().split())
+    assert "code that builds itself at run time" in printed
+    assert "mallory (line 8: exec() of zlib.decompress(base64.b85decode(_PAYLOAD)).decode()" in printed, printed
+    assert "does not parse or cannot be read: broken: broken.py, line 1" in printed, printed
