@@ -6,6 +6,7 @@ nothing. Nothing here runs a submission: the step reads them as text and ASTs.
 """
 
 import base64
+import codecs
 import re
 import zlib
 from pathlib import Path
@@ -99,6 +100,34 @@ def test_is_a_copy_exec_ed_from_a_compressed_string_flagged_even_when_it_pairs_w
     assert list(leads) == ["mallory"], report.dynamic
     reasons = " ".join(leads["mallory"].reasons)
     assert "exec" in reasons and "zlib.decompress" in reasons and "base64.b85decode" in reasons, reasons
+
+
+def test_is_a_copy_exec_ed_from_a_compressed_string_paired_with_what_it_copies(tmp_path):
+    """The grader's own decoders undo base85 and zlib on the constant (nothing of the submission runs), so the
+    code it execs is compared: renamed, re-encoded with rot13 and hex, and a layer deeper, it still pairs."""
+    reference = reference_source("convolution")
+    renamed = re.sub(r"\bkernel\b", "weights", reference)
+    inner = "import codecs\nexec(codecs.decode(" + repr(codecs.encode(renamed, "rot13")) + ", 'rot13'))\n"
+    twice = ("import binascii\n\n\nclass _Loader:\n"
+             f"    exec(binascii.unhexlify({inner.encode().hex()!r}).decode())\n")
+    files = {"alice": reference, "mallory": packed(reference), "trudy": twice, "honest": OWN_WORK}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    pairs = pairs_of(report)
+    assert min(pairs[frozenset(("alice", "mallory"))]) > 0.95, pairs
+    assert min(pairs[frozenset(("alice", "trudy"))]) > 0.9, pairs
+    assert {lead.student for lead in report.dynamic} == {"mallory", "trudy"}
+    assert "decoded from line" in " ".join(next(lead for lead in report.dynamic if lead.student == "trudy").reasons)
+
+
+def test_is_a_decompression_bomb_in_a_constant_not_unpacked(tmp_path):
+    bomb = base64.b85encode(zlib.compress(b"#" * 50_000_000, 9)).decode()
+    write(tmp_path / "bomb.py", f"import base64, zlib\n\n\nclass _L:\n"
+                                f"    exec(zlib.decompress(base64.b85decode({bomb!r})))\n")
+    write(tmp_path / "fine.py", reference_source("convolution"))
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in ("bomb", "fine")], "convolution")
+    assert [lead.student for lead in report.dynamic] == ["bomb"]
 
 
 def test_are_two_copies_interleaved_with_different_unused_functions_a_pair(tmp_path):

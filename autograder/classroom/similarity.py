@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from autograder.course.assignments import ASSIGNMENTS, GRADED_CONSTANTS, PROJECT_ROOT
 
-from autograder.submission.load import SubmissionError, load_submission
+from autograder.submission.load import Chunk, SubmissionError, load_submission
 
 RELEASE_DIR = PROJECT_ROOT / "release"
 THRESHOLD = 0.6          # share of the student-written code of either submission found in the other
@@ -375,6 +376,148 @@ def reachable_code(source: str, roots) -> str:
                        in zip(statements, reached(statements, roots)) if kept)
 
 
+# -- code hidden in decoded constants -------------------------------------------------------------------
+# exec(zlib.decompress(base64.b85decode("..."))) of a constant is undone here, by the grader's own decoders on
+# the submission's constants (never a function of the student's), so the code it runs is compared too.
+UNPACK_DEPTH = 3          # layers of exec-of-decoded-code followed
+TEXT_ENCODINGS = {"utf-8", "utf8", "ascii", "latin-1", "latin1", "utf-16", "utf-32"}
+
+
+class _NotConstant(Exception):
+    """The expression is not a decoding of constants that the similarity step knows how to undo."""
+
+
+def _bounded(decompressor, data: bytes) -> bytes:
+    out = decompressor.decompress(data, MAX_CODE + 1)
+    if len(out) > MAX_CODE:
+        raise _NotConstant("more code than the step reads")
+    return out
+
+
+@functools.cache
+def _decoders() -> dict:
+    import base64
+    import binascii
+    import bz2
+    import codecs
+    import lzma
+    import zlib
+
+    def zlib_decompress(data, wbits=zlib.MAX_WBITS, *_):
+        return _bounded(zlib.decompressobj(wbits), data)
+
+    def codecs_decode(data, encoding="utf-8", *_):
+        name = codecs.lookup(encoding).name
+        if name == "zlib":
+            return zlib_decompress(data)
+        if name == "bz2":
+            return _bounded(bz2.BZ2Decompressor(), data)
+        if name in {"rot-13", "hex", "base64", "uu", "quopri"} | {codecs.lookup(text).name for text in TEXT_ENCODINGS}:
+            return codecs.decode(data, encoding)
+        raise _NotConstant(encoding)
+
+    return {
+        **{f"base64.{name}": getattr(base64, name) for name in (
+            "b64decode", "b85decode", "a85decode", "b32decode", "b16decode", "urlsafe_b64decode",
+            "standard_b64decode", "decodebytes")},
+        **{f"binascii.{name}": getattr(binascii, name) for name in ("unhexlify", "a2b_hex", "a2b_base64")},
+        "zlib.decompress": zlib_decompress, "gzip.decompress": lambda data, *_: zlib_decompress(data, 31),
+        "bz2.decompress": lambda data, *_: _bounded(bz2.BZ2Decompressor(), data),
+        "lzma.decompress": lambda data, *_: _bounded(lzma.LZMADecompressor(), data),
+        "codecs.decode": codecs_decode, "builtins.bytes.fromhex": bytes.fromhex,
+        "builtins.str": lambda data, encoding="utf-8", *_: codecs_decode(data, encoding),
+    }
+
+
+def _fold(node: ast.AST, constants: dict[str, ast.AST], aliases: dict[str, str], depth: int = 0):
+    """The value of an expression made of str/bytes constants, module constants and known decoders; raises
+    _NotConstant for anything else. Only the grader's decoders run, on bytes, with bounded output."""
+    if depth > 50:
+        raise _NotConstant("too deep")
+    fold = lambda child: _fold(child, constants, aliases, depth + 1)  # noqa: E731
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in constants:
+        return fold(constants[node.id])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = fold(node.left), fold(node.right)
+        if type(left) is not type(right) or len(left) + len(right) > MAX_CODE * 4:
+            raise _NotConstant("mixed")
+        return left + right
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):  # "..."[::-1]
+        value = fold(node.value)
+        parts = [None if part is None else _small_int(part) for part in
+                 (node.slice.lower, node.slice.upper, node.slice.step)]
+        return value[slice(*parts)]
+    if isinstance(node, ast.Call) and not node.keywords:
+        name = _qualified(node.func, aliases, set())
+        decoder = _decoders().get(name or "")
+        if (decoder is None and isinstance(node.func, ast.Attribute) and node.func.attr in ("decode", "encode")
+                and len(node.args) <= 2):  # "...".encode(), b"...".decode("utf-8")
+            value = fold(node.func.value)
+            encoding = fold(node.args[0]) if node.args else "utf-8"
+            if not isinstance(encoding, str) or encoding.lower().replace("_", "-") not in TEXT_ENCODINGS:
+                raise _NotConstant(str(encoding))
+            if node.func.attr == "decode" and isinstance(value, bytes):
+                return value.decode(encoding, "replace")
+            if node.func.attr == "encode" and isinstance(value, str):
+                return value.encode(encoding, "replace")
+            raise _NotConstant("decode of a str")
+        if decoder is not None:
+            try:
+                return decoder(*[fold(argument) if not isinstance(argument, ast.Constant)
+                                 or not isinstance(argument.value, int) else argument.value
+                                 for argument in node.args])
+            except _NotConstant:
+                raise
+            except Exception as error:  # a malformed constant: nothing to unpack
+                raise _NotConstant(f"{type(error).__name__}") from None
+    raise _NotConstant(type(node).__name__)
+
+
+def _small_int(node: ast.AST) -> int:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_small_int(node.operand)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and abs(node.value) < 10**9:
+        return node.value
+    raise _NotConstant("slice")
+
+
+def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int, str]]:
+    """Code that ``statements`` exec, eval or compile from decoded constants: (line, source) for each whose
+    text parses, followed through up to UNPACK_DEPTH layers. Nothing of it is run."""
+    module = ast.Module(body=list(statements), type_ignores=[])
+    aliases = {}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                aliases[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    constants = {}
+    for statement in statements:
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            constants[statement.targets[0].id] = statement.value
+    found = []
+    for node in ast.walk(module):
+        if (isinstance(node, ast.Call) and node.args
+                and _qualified(node.func, aliases, set()) in RUNS_TEXT):
+            try:
+                text = _fold(node.args[0], constants, aliases)
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8", "replace")
+                tree = ast.parse(text)
+            except (_NotConstant, SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            found.append((node.lineno, text))
+            if depth + 1 < UNPACK_DEPTH:
+                found += [(node.lineno, inner) for _, inner in unpacked_code(tree.body, depth + 1)]
+    return found
+
+
 @dataclass
 class Reading:
     """What the similarity step takes from one submission."""
@@ -408,6 +551,18 @@ def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Read
             syntax_errors.append(f"{label}, line {error.lineno}: {error.msg}")
     chunks = load_submission(path).chunks
     statements = [_statements(chunk.code) for chunk in chunks]
+    # What the kept code exec()s from decoded constants runs too: each of its statements is compared as one of
+    # the submission's own, headed by where it came from, and searched for code that builds code in turn.
+    for line, text in unpacked_code([statement for parsed in statements for statement in parsed]):
+        try:
+            dynamic += [f"decoded from line {line}: {reason}" for reason in dynamic_code(text)]
+        except SyntaxError:
+            continue
+        for statement in ast.parse(text).body:
+            segment = ast.get_source_segment(text, statement) or ""
+            chunks.append(Chunk(label=f"decoded from line {line}", defines=(),
+                                code=f"# decoded from line {line} (exec of a constant)\n{segment}"))
+            statements.append([statement])
     flat = [(index, statement) for index, parsed in enumerate(statements) for statement in parsed]
     reach = reached([statement for _, statement in flat], roots)
     reached_chunks = {index for (index, _), kept in zip(flat, reach) if kept}
