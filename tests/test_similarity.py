@@ -289,3 +289,23 @@ def test_does_the_runs_summary_name_code_that_builds_itself(tmp_path):
     assert "code that builds itself at run time" in printed
     assert "mallory (line 8: exec() of zlib.decompress(base64.b85decode(_PAYLOAD)).decode()" in printed, printed
     assert "does not parse or cannot be read: broken: broken.py, line 1" in printed, printed
+
+
+def test_are_notebook_cells_named_in_leads_and_parse_errors(tmp_path):
+    """A notebook: the packed copy across two cells still pairs, its lead names the cell, and a cell with a
+    syntax error is named with its line while the rest is compared."""
+    from submissions import write_notebook
+
+    reference = reference_source("convolution")
+    blob = base64.b85encode(zlib.compress(reference.encode())).decode()
+    write_notebook(tmp_path / "nina.ipynb", ["import base64\nimport zlib", f"_PAYLOAD = {blob!r}",
+                                             "print('training...')\nfor epoch in range(3):\n    pass",
+                                             "class _Loader:\n    exec(zlib.decompress(base64.b85decode(_PAYLOAD)))",
+                                             "def plot(x:\n    pass"])
+    write(tmp_path / "alice.py", reference)
+    report = find_similar([Submission(path.stem, path) for path in sorted(tmp_path.iterdir())], "convolution")
+    assert min(pairs_of(report)[frozenset(("alice", "nina"))]) > 0.95
+    assert [lead.student for lead in report.dynamic] == ["nina"]
+    assert report.dynamic[0].reasons[0].startswith("cell 5, line 2: exec() of zlib.decompress("), report.dynamic
+    assert report.unparsable["nina"].startswith("cell 6, line 1: "), report.unparsable
+    assert "not compared" in report.unparsable["nina"]

@@ -483,9 +483,9 @@ def _small_int(node: ast.AST) -> int:
     raise _NotConstant("slice")
 
 
-def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int, str]]:
-    """Code that ``statements`` exec, eval or compile from decoded constants: (line, source) for each whose
-    text parses, followed through up to UNPACK_DEPTH layers. Nothing of it is run."""
+def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int, int, str]]:
+    """Code that ``statements`` exec, eval or compile from decoded constants: (index of the top-level statement,
+    line, source) for each whose text parses, followed through up to UNPACK_DEPTH layers. Nothing of it is run."""
     module = ast.Module(body=list(statements), type_ignores=[])
     aliases = {}
     for node in ast.walk(module):
@@ -502,7 +502,7 @@ def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int,
                 and isinstance(statement.targets[0], ast.Name)):
             constants[statement.targets[0].id] = statement.value
     found = []
-    for node in ast.walk(module):
+    for index, node in ((index, node) for index, statement in enumerate(statements) for node in ast.walk(statement)):
         if (isinstance(node, ast.Call) and node.args
                 and _qualified(node.func, aliases, set()) in RUNS_TEXT):
             try:
@@ -512,9 +512,9 @@ def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int,
                 tree = ast.parse(text)
             except (_NotConstant, SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
-            found.append((node.lineno, text))
+            found.append((index, node.lineno, text))
             if depth + 1 < UNPACK_DEPTH:
-                found += [(node.lineno, inner) for _, inner in unpacked_code(tree.body, depth + 1)]
+                found += [(index, node.lineno, inner) for _, _, inner in unpacked_code(tree.body, depth + 1)]
     return found
 
 
@@ -553,15 +553,17 @@ def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Read
     statements = [_statements(chunk.code) for chunk in chunks]
     # What the kept code exec()s from decoded constants runs too: each of its statements is compared as one of
     # the submission's own, headed by where it came from, and searched for code that builds code in turn.
-    for line, text in unpacked_code([statement for parsed in statements for statement in parsed]):
+    labels = [chunk.label for chunk, parsed in zip(chunks, statements) for _ in parsed]
+    for index, line, text in unpacked_code([statement for parsed in statements for statement in parsed]):
+        where = f"{labels[index]}, line {line}" if labels[index].startswith("cell") else f"line {line}"
         try:
-            dynamic += [f"decoded from line {line}: {reason}" for reason in dynamic_code(text)]
+            dynamic += [f"decoded from {where}: {reason}" for reason in dynamic_code(text)]
         except SyntaxError:
             continue
         for statement in ast.parse(text).body:
             segment = ast.get_source_segment(text, statement) or ""
-            chunks.append(Chunk(label=f"decoded from line {line}", defines=(),
-                                code=f"# decoded from line {line} (exec of a constant)\n{segment}"))
+            chunks.append(Chunk(label=f"decoded from {where}", defines=(),
+                                code=f"# decoded from {where} (exec of a constant)\n{segment}"))
             statements.append([statement])
     flat = [(index, statement) for index, parsed in enumerate(statements) for statement in parsed]
     reach = reached([statement for _, statement in flat], roots)
