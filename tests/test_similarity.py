@@ -5,6 +5,7 @@ with different unused functions, must come out as leads; an honest class must no
 nothing. Nothing here runs a submission: the step reads them as text and ASTs.
 """
 
+import ast
 import base64
 import codecs
 import re
@@ -309,3 +310,70 @@ def test_are_notebook_cells_named_in_leads_and_parse_errors(tmp_path):
     assert report.dynamic[0].reasons[0].startswith("cell 5, line 2: exec() of zlib.decompress("), report.dynamic
     assert report.unparsable["nina"].startswith("cell 6, line 1: "), report.unparsable
     assert "not compared" in report.unparsable["nina"]
+
+
+def padded_inside(source: str, seed: int) -> str:
+    """Padding inside every function: a nested helper nothing calls, an ``if False:`` block, code after the
+    return, each using names and numbers of its own."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    for function in sorted((node for node in tree.body if isinstance(node, ast.FunctionDef)),
+                           key=lambda node: node.lineno, reverse=True):
+        junk = "\n".join(f"        value_{seed}_{step} = value_{seed}_{step - 1} * {seed + step} + {step * 7}"
+                         for step in range(1, 12))
+        after = [f"    print('never {seed}', {seed} * 3)", f"    unused_total_{seed} = sum(range({seed + 40}))"]
+        body_start = function.body[0].lineno - 1 if not isinstance(function.body[0], ast.Expr) else \
+            function.body[0].end_lineno
+        lines[function.end_lineno:function.end_lineno] = after
+        lines[body_start:body_start] = [f"    def nested_{seed}(value_{seed}_0):", junk.replace("        ", "        "),
+                                        f"        return value_{seed}_11",
+                                        "    if False:", junk.replace(f"value_{seed}_0", "1")]
+    return "\n".join(lines) + "\n"
+
+
+def test_are_copies_padded_inside_their_functions_still_a_pair(tmp_path):
+    reference = reference_source("convolution")
+    files = {"bob": padded_inside(reference, 1), "carol": padded_inside(reference, 2)}
+    for name, text in files.items():
+        ast.parse(text)  # padded, still a working module
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    assert min(pairs_of(report)[frozenset(("bob", "carol"))]) > 0.9, report.pairs
+    assert "nested_1" not in report.pairs[0].first_html + report.pairs[0].second_html
+
+
+NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Conv2d(64, 64, 3),
+                                      nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Linear(64 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
+{methods}
+
+def build_cnn():
+    return Net()
+"""
+
+
+def test_is_a_copy_padded_with_unused_methods_still_a_pair(tmp_path):
+    def with_methods(seed):
+        steps = ["        value = value * {k} - {step}\n",  # a different shape of padding per student
+                 "        if value > {k}:\n            value = [value, {step}][value % 2] // {k}\n"][seed - 1]
+        methods = "".join(f"\n    def spare_{seed}_{index}(self, value):\n"
+                          + "".join(steps.format(k=seed + index + step, step=step) for step in range(8))
+                          + "        return value\n" for index in range(6))
+        return with_replacements("training", {"build_cnn": NET.format(methods=methods)})
+
+    files = {"bob": with_methods(1), "carol": with_methods(2)}
+    for name, text in files.items():
+        ast.parse(text)
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "training")
+    assert min(pairs_of(report)[frozenset(("bob", "carol"))]) > 0.9, report.pairs
+    assert "spare_1_0" not in report.pairs[0].first_html + report.pairs[0].second_html
+    assert "def forward" in report.pairs[0].first_html

@@ -29,6 +29,7 @@ import copy
 import functools
 import io
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,7 +317,7 @@ def _uses(statement: ast.stmt) -> set[str]:
     """Names a statement reads, and string constants that could name a top-level definition (the name in
     ``getattr(module, "helper")``)."""
     names = set()
-    for node in ast.walk(statement):
+    for node in _walk_live(statement, _dead_branches(statement)):  # not what an if False: names
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             names.add(node.id)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
@@ -518,6 +519,114 @@ def unpacked_code(statements: list[ast.stmt], depth: int = 0) -> list[tuple[int,
     return found
 
 
+# -- code that never runs inside what is reached --------------------------------------------------------
+# Padding inside a reached function or class (statements after a return, an ``if False:`` branch, a nested
+# function or a method nothing calls) would dilute a copy as unused top-level functions did: it is left out
+# of the comparison too, by blanking its lines, so what is compared stays the student's own text.
+SAFE_DECORATORS = ("staticmethod", "classmethod", "property", "torch.no_grad", "torch.inference_mode",
+                   "torch.enable_grad", "functools.wraps", "functools.cache", "functools.lru_cache", "wraps")
+# Methods that torch or Python call without naming them in the submission's code.
+IMPLICIT_METHODS = {"forward", "backward", "setup_context", "jvp", "vjp", "extra_repr", "reset_parameters",
+                    "step", "zero_grad", "state_dict", "load_state_dict", "train", "eval", "parameters",
+                    "named_parameters", "children", "modules", "to"}
+TERMINAL = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def _walk_live(node: ast.AST, dead) -> list[ast.AST]:
+    """ast.walk, less the subtrees in ``dead``."""
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if current in dead:
+            continue
+        found.append(current)
+        stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _dead_branches(tree: ast.AST) -> set:
+    """Statements that cannot run: after a return, raise, continue or break in the same block, and the
+    branch of an ``if``/``while`` on a constant that is never taken."""
+    dead = set()
+    for node in ast.walk(tree):
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(node, field_name, None)
+            if isinstance(block, list):
+                for position, statement in enumerate(block):
+                    if isinstance(statement, TERMINAL):
+                        dead.update(block[position + 1:])
+                        break
+        if isinstance(node, (ast.If, ast.While)) and isinstance(node.test, ast.Constant):
+            if not node.test.value:
+                dead.update(node.body if node.orelse else [node])
+            elif isinstance(node, ast.If):
+                dead.update(node.orelse)
+    return dead
+
+
+def _references(nodes) -> Counter:
+    """How often each name is read, as a name, an attribute or a string constant (``getattr(self, "m")``)."""
+    counts = Counter()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            counts[node.id] += 1
+        elif isinstance(node, ast.Attribute):
+            counts[node.attr] += 1
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            counts[node.value] += 1
+    return counts
+
+
+def _protected(definition: ast.AST, in_class: bool) -> bool:
+    name = definition.name
+    if name.startswith("__") and name.endswith("__"):
+        return True
+    if in_class and name in IMPLICIT_METHODS:
+        return True
+    for decorator in definition.decorator_list:  # a decorator may register the function: keep it
+        text = ast.unparse(decorator.func if isinstance(decorator, ast.Call) else decorator)
+        if not (text.startswith(SAFE_DECORATORS) or text.endswith((".setter", ".getter", ".deleter"))):
+            return True
+    return False
+
+
+def dead_code(statements: list[ast.stmt]) -> set:
+    """The nodes of reached ``statements`` that never run or that nothing calls (see above), to a fixed point."""
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    dead = set()
+    for statement in statements:
+        dead |= _dead_branches(statement)
+    while True:
+        live = [node for statement in statements for node in _walk_live(statement, dead)]
+        counts = _references(live)
+        parents = {child: parent for parent in live for child in ast.iter_child_nodes(parent)}
+        unused = set()
+        for node in live:
+            if (isinstance(node, definitions) and node in parents
+                    and not _protected(node, isinstance(parents[node], ast.ClassDef))):
+                inside = _references(_walk_live(node, dead))
+                if counts[node.name] - inside[node.name] <= 0:
+                    unused.add(node)
+        if not unused:
+            return dead
+        dead |= unused
+
+
+def _without_lines(code: str, statements: list[ast.stmt], dead: set) -> str:
+    """``code`` with the lines of its dead nodes blanked, unless a live statement starts on one of them."""
+    blank = set()
+    for node in dead:
+        if isinstance(node, ast.stmt):
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            blank.update(range(start, node.end_lineno + 1))
+    if not blank:
+        return code
+    for statement in statements:
+        blank -= {node.lineno for node in _walk_live(statement, dead) if isinstance(node, ast.stmt)}
+    lines = code.split("\n")
+    return "\n".join("" if number in blank else line for number, line in enumerate(lines, 1))
+
+
 @dataclass
 class Reading:
     """What the similarity step takes from one submission."""
@@ -561,20 +670,20 @@ def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Read
         except SyntaxError:
             continue
         for statement in ast.parse(text).body:
-            segment = ast.get_source_segment(text, statement) or ""
-            chunks.append(Chunk(label=f"decoded from {where}", defines=(),
-                                code=f"# decoded from {where} (exec of a constant)\n{segment}"))
-            statements.append([statement])
+            code = f"# decoded from {where} (exec of a constant)\n{ast.get_source_segment(text, statement) or ''}"
+            chunks.append(Chunk(label=f"decoded from {where}", defines=(), code=code))
+            statements.append(_statements(code))
     flat = [(index, statement) for index, parsed in enumerate(statements) for statement in parsed]
     reach = reached([statement for _, statement in flat], roots)
     reached_chunks = {index for (index, _), kept in zip(flat, reach) if kept}
+    dead = dead_code([statement for index in sorted(reached_chunks) for statement in statements[index]])
     kept = []
     for index, chunk in enumerate(chunks):
         if index not in reached_chunks:
             continue
         if statements[index] and all(_shape(statement) in given for statement in statements[index]):
             continue
-        kept.append(chunk.code.strip("\n"))
+        kept.append(_without_lines(chunk.code, statements[index], dead).strip("\n"))
     # Measured without comments and docstrings, compared as written (copydetect ignores comments itself, and the
     # report shows the submission's own lines): padding cannot push copied code out of reach, nor past the limit.
     essential = sum(len(_essential(code)) for code in kept)
