@@ -200,6 +200,17 @@ def test_does_the_hostile_demo_that_imports_by_name_come_out_as_a_lead():
     ("def f():\n    pass\nf.__code__ = g.__code__", "__code__"),
     ("globals()['apply_convolution'] = lambda img, kernel: img", "globals"),
     ("import pickle\nf = pickle.loads(b'')", "pickle.loads"),
+    ("import torch, io, base64\nm = torch.load(io.BytesIO(base64.b64decode(blob)))", "unpickling runs code"),
+    ("import torch\nm = torch.load(path, weights_only=False)", "unpickling runs code"),
+    ("import numpy as np\nm = np.load(path, allow_pickle=True)", "unpickling runs code"),
+    ("f = type(lambda: 0)(code, {})", "a function built from a code object"),
+    ("g = getattr(f, '__glob' + 'als__')", "looks up __globals__"),
+    ("from builtins import exec as run\nrun('y = 1')", "builtins.exec"),
+    ("def f(eval=eval):\n    return eval('1')", "eval"),
+    ("import sys\nf = sys._getframe().f_globals", "f_globals"),
+    ("import os\nos.system('python -c 1')", "runs another program"),
+    ("import subprocess\nsubprocess.run(['python', '-c', code])", "subprocess"),
+    ("import ctypes\nctypes.CFUNCTYPE(None)", "ctypes"),
 ])
 def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
     reasons = " ".join(similarity.dynamic_code(snippet))
@@ -214,6 +225,10 @@ def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
     "import types\nnamespace = types.SimpleNamespace(a=1)",
     "x = getattr(model, 'weight')",
     "text = 'exec eval compile'",
+    "import torch\nstate = torch.load(path)",
+    "phase = {'train': 1, 'eval': 2}['eval']",
+    "def evaluate(model, eval=True):\n    return eval",
+    "step = getattr(model, 'eval')",
 ])
 def test_is_ordinary_code_not_named_as_code_that_builds_itself(snippet):
     assert similarity.dynamic_code(snippet) == []

@@ -153,12 +153,25 @@ BUILDS_CODE = {
     "runpy": "runpy (runs code by a name)", "code.InteractiveInterpreter": "code.InteractiveInterpreter",
     "code.InteractiveConsole": "code.InteractiveConsole", "code.interact": "code.interact",
     "codeop": "codeop (compiles text)", "sys.modules": "sys.modules (modules looked up or replaced by a name)",
+    "ctypes": "ctypes (calls machine code by address)", "cffi": "cffi (calls machine code)",
+    "joblib.load": "joblib.load (unpickling runs code)",
+    "pandas.read_pickle": "pandas.read_pickle (unpickling runs code)",
+    "shelve": "shelve (unpickling runs code)", "subprocess": "subprocess (runs another program)",
+    "pty.spawn": "pty.spawn (runs another program)",
+    **{f"os.{name}": "runs another program" for name in (
+        "system", "popen", "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
+        "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn",
+        "posix_spawnp")},
 }
+# Loaders that unpickle, and so run code, only when asked to (weights_only=False, allow_pickle=True) or when fed
+# bytes the submission carries (a decoder or io.BytesIO in the argument).
+UNPICKLING_LOADERS = {"torch.load": ("weights_only", False), "numpy.load": ("allow_pickle", True)}
 ORDINARY = ("importlib.reload", "importlib.invalidate_caches", "importlib.metadata", "importlib.resources")
 RUNS_TEXT = ("builtins.exec", "builtins.eval", "builtins.compile")
 # Attributes that reach a function's code, globals or the interpreter's classes whatever the object.
 CODE_ATTRIBUTES = {"__code__", "__globals__", "__builtins__", "__subclasses__", "__import__", "__loader__",
                    "co_code", "f_globals", "f_builtins"}
+LOOKUPS = {"builtins.getattr", "operator.attrgetter", "operator.methodcaller"}
 NAMESPACE_CALLS = {"builtins.globals", "builtins.locals", "builtins.vars"}
 NAMESPACE_WRITES = {"update", "setdefault", "__setitem__", "pop", "clear"}
 # Decoders that turn a string constant into something else: named in a lead beside exec and the like.
@@ -234,8 +247,33 @@ def dynamic_code(source: str, where: str = "") -> list[str]:
     prefix = f"{where}, " if where else ""
     reasons = []
 
+    scopes = {}
+
+    def shadowed_at(node: ast.AST) -> frozenset:
+        return scopes.get(node, frozenset(defined))
+
     def visit(node: ast.AST, shadowed: frozenset) -> None:
+        if isinstance(node, ast.Call) and node.args and _qualified(node.func, aliases, shadowed) in LOOKUPS:
+            try:  # getattr(f, "__glob" + "als__"), getattr(builtins, "ex" "ec")
+                name = _fold(node.args[1] if len(node.args) > 1 else node.args[0], {}, aliases)
+            except _NotConstant:
+                name = None
+            if isinstance(name, str) and name in CODE_ATTRIBUTES:  # exec by a string: only on builtins, named above
+                reasons.append(f"{prefix}line {node.lineno}: {_short(node)} (looks up {name} by a string)")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in CODE_ATTRIBUTES
+              and node.value.startswith("__") and not (
+                  isinstance(parents.get(node), ast.Call)
+                  and _qualified(parents[node].func, aliases, shadowed) in LOOKUPS)):  # reported just above
+            reasons.append(f"{prefix}line {node.lineno}: {_short(parents.get(node, node))} "
+                           f"(names {node.value} in a string)")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Call) and node.func.args
+                and _qualified(node.func.func, aliases, shadowed) == "builtins.type"
+                and (isinstance(node.func.args[0], ast.Lambda) or (isinstance(node.func.args[0], ast.Name)
+                                                                   and node.func.args[0].id in defined))):
+            reasons.append(f"{prefix}line {node.lineno}: {_short(node)}: a function built from a code object "
+                           "(the type of a function, called)")
         if isinstance(node, (ast.Name, ast.Attribute)):
+            scopes[node] = shadowed
             qualified = _qualified(node, aliases, shadowed)
             if qualified is not None:
                 report(node, qualified)
@@ -268,6 +306,16 @@ def dynamic_code(source: str, where: str = "") -> list[str]:
                       or (isinstance(user, ast.Attribute) and user.attr in NAMESPACE_WRITES))
             if writes:
                 reasons.append(f"{prefix}line {node.lineno}: {_short(user)} (writes the module's names at run time)")
+            return
+        if qualified in UNPICKLING_LOADERS and call is not None:
+            keyword, unsafe = UNPICKLING_LOADERS[qualified]
+            asked = any(k.arg == keyword and isinstance(k.value, ast.Constant) and k.value.value == unsafe
+                        for k in call.keywords)
+            carried = any(isinstance(inner, ast.Call) and (name := _qualified(inner.func, aliases, shadowed_at(node)))
+                          and (name.startswith(DECODERS) or name == "io.BytesIO")
+                          for argument in call.args for inner in ast.walk(argument))
+            if asked or carried:
+                reasons.append(f"{prefix}line {node.lineno}: {_short(call)}: unpickling runs code")
             return
         what = _building(qualified)
         if isinstance(node, ast.Attribute) and what is None and node.attr in CODE_ATTRIBUTES:
