@@ -107,11 +107,13 @@ def _shape(statement: ast.stmt) -> str:
 
 
 def _statements(code: str) -> list[ast.stmt]:
-    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in code.splitlines()]
+    body = code.lstrip("\n")  # a chunk is padded to its line in the cell: parse the code, then move it there
+    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in body.splitlines()]
     try:
-        return ast.parse("\n".join(lines)).body
+        tree = ast.parse("\n".join(lines))
     except SyntaxError:
         return []
+    return ast.increment_lineno(tree, len(code) - len(body)).body
 
 
 def _essential(code: str) -> str:
@@ -403,18 +405,24 @@ def reached(statements: list[ast.stmt], roots) -> list[bool]:
             binds[index].discard(statement.name)  # replaced by the later one before a test can call it
     keep = [isinstance(statement, ast.ImportFrom) and (statement.module == "__future__"
             or any(alias.name == "*" for alias in statement.names)) for statement in statements]
-    needed = set(roots)
-    if not any(needed & names for names in binds):
+    binders: dict[str, list[int]] = {}
+    for index, names in enumerate(binds):
+        for name in names:
+            binders.setdefault(name, []).append(index)
+    if not any(root in binders for root in roots):
         return [True] * len(statements)
-    changed = True
-    while changed:
-        changed = False
-        for index, statement in enumerate(statements):
-            if not keep[index] and binds[index] & needed:
-                keep[index], changed = True, True
-                if _looks_up_by_value(statement):
+    needed, pending = set(), list(roots)
+    while pending:  # each name once, each statement once: linear in the module
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for index in binders.get(name, ()):
+            if not keep[index]:
+                keep[index] = True
+                if _looks_up_by_value(statements[index]):
                     return [True] * len(statements)
-                needed |= _uses(statement)
+                pending.extend(_uses(statements[index]) - needed)
     return keep
 
 
@@ -578,6 +586,7 @@ IMPLICIT_METHODS = {"forward", "backward", "setup_context", "jvp", "vjp", "extra
                     "step", "zero_grad", "state_dict", "load_state_dict", "train", "eval", "parameters",
                     "named_parameters", "children", "modules", "to"}
 TERMINAL = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+DEAD_CODE_PASSES = 8  # bounded: a longer chain of unused helpers is compared rather than stalling the step
 
 
 def _walk_live(node: ast.AST, dead) -> list[ast.AST]:
@@ -644,7 +653,7 @@ def dead_code(statements: list[ast.stmt]) -> set:
     dead = set()
     for statement in statements:
         dead |= _dead_branches(statement)
-    while True:
+    for _ in range(DEAD_CODE_PASSES):  # a chain of helpers calling each other loses one link per pass
         live = [node for statement in statements for node in _walk_live(statement, dead)]
         counts = _references(live)
         parents = {child: parent for parent in live for child in ast.iter_child_nodes(parent)}
@@ -656,8 +665,9 @@ def dead_code(statements: list[ast.stmt]) -> set:
                 if counts[node.name] - inside[node.name] <= 0:
                     unused.add(node)
         if not unused:
-            return dead
+            break
         dead |= unused
+    return dead
 
 
 def _without_lines(code: str, statements: list[ast.stmt], dead: set) -> str:
