@@ -721,7 +721,9 @@ def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Read
     # What the kept code exec()s from decoded constants runs too: each of its statements is compared as one of
     # the submission's own, headed by where it came from, and searched for code that builds code in turn.
     labels = [chunk.label for chunk, parsed in zip(chunks, statements) for _ in parsed]
-    for index, line, text in unpacked_code([statement for parsed in statements for statement in parsed]):
+    runs_text = any(word in chunk.code for chunk in chunks for word in ("exec", "eval", "compile"))  # or no alias
+    for index, line, text in unpacked_code([statement for parsed in statements for statement in parsed]
+                                           if runs_text else []):
         where = f"{labels[index]}, line {line}" if labels[index].startswith("cell") else f"line {line}"
         try:
             dynamic += [f"decoded from {where}: {reason}" for reason in dynamic_code(text)]
