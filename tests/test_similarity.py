@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder.classroom.batch import Submission
-from autograder.classroom import similarity
+from autograder.classroom import what_runs
 from autograder.classroom.similarity import find_similar
 from submissions import reference_source, stub_source, with_replacements
 
@@ -213,7 +213,7 @@ def test_does_the_hostile_demo_that_imports_by_name_come_out_as_a_lead():
     ("import ctypes\nctypes.CFUNCTYPE(None)", "ctypes"),
 ])
 def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
-    reasons = " ".join(similarity.dynamic_code(snippet))
+    reasons = " ".join(what_runs.dynamic_code(snippet))
     assert expected in reasons, reasons
 
 
@@ -231,7 +231,7 @@ def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
     "step = getattr(model, 'eval')",
 ])
 def test_is_ordinary_code_not_named_as_code_that_builds_itself(snippet):
-    assert similarity.dynamic_code(snippet) == []
+    assert what_runs.dynamic_code(snippet) == []
 
 
 def test_does_the_comparison_follow_only_what_the_graded_functions_reach():
@@ -240,7 +240,7 @@ def test_does_the_comparison_follow_only_what_the_graded_functions_reach():
               "class Box:\n    def area(self):\n        return helper(1)\n\n"
               "def apply_convolution(img, kernel):\n    return Box().area() + torch.zeros(1)\n\n"
               "def lonely():\n    return UNUSED\n")
-    kept = similarity.reachable_code(source, ("apply_convolution",))
+    kept = what_runs.reachable_code(source, ("apply_convolution",))
     for name in ("def helper", "class Box", "SCALE = 2", "def apply_convolution", "import torch"):
         assert name in kept, kept
     for name in ("def lonely", "UNUSED = 3", "import numpy"):
@@ -250,11 +250,11 @@ def test_does_the_comparison_follow_only_what_the_graded_functions_reach():
 def test_does_a_name_looked_up_by_string_keep_what_it_names():
     source = ("def helper(x):\n    return x\n\n"
               "def apply_convolution(img, kernel):\n    return globals()['hel' + 'per'](img)\n")
-    assert "def helper" in similarity.reachable_code(source, ("apply_convolution",))  # the whole module, to be safe
+    assert "def helper" in what_runs.reachable_code(source, ("apply_convolution",))  # the whole module, to be safe
     source = ("def helper(x):\n    return x\n\ndef other():\n    return 1\n\n"
               "def apply_convolution(img, kernel):\n    import sys\n"
               "    return getattr(sys.modules[__name__], 'helper')(img)\n")
-    assert "def helper" in similarity.reachable_code(source, ("apply_convolution",))
+    assert "def helper" in what_runs.reachable_code(source, ("apply_convolution",))
 
 
 def test_is_a_submission_that_does_not_parse_named_with_its_error(tmp_path):
