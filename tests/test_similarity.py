@@ -199,6 +199,9 @@ def test_does_the_hostile_demo_that_imports_by_name_come_out_as_a_lead():
     ("import codecs\nexec(codecs.decode('cevag(1)', 'rot13'))", "codecs.decode"),
     ("def f():\n    pass\nf.__code__ = g.__code__", "__code__"),
     ("globals()['apply_convolution'] = lambda img, kernel: img", "globals"),
+    ("def f(name):\n    return globals()[name]", "looks the module's names up by a value"),
+    ("names = vars()\ndef f(name):\n    return names[name]", "looks the module's names up by a value"),
+    ("import __main__\nf = getattr(__main__, name)", "__main__"),
     ("import pickle\nf = pickle.loads(b'')", "pickle.loads"),
     ("import torch, io, base64\nm = torch.load(io.BytesIO(base64.b64decode(blob)))", "unpickling runs code"),
     ("import torch\nm = torch.load(path, weights_only=False)", "unpickling runs code"),
@@ -229,6 +232,7 @@ def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
     "phase = {'train': 1, 'eval': 2}['eval']",
     "def evaluate(model, eval=True):\n    return eval",
     "step = getattr(model, 'eval')",
+    "def f(**options):\n    return locals()",
 ])
 def test_is_ordinary_code_not_named_as_code_that_builds_itself(snippet):
     assert what_runs.dynamic_code(snippet) == []
@@ -250,11 +254,28 @@ def test_does_the_comparison_follow_only_what_the_graded_functions_reach():
 def test_does_a_name_looked_up_by_string_keep_what_it_names():
     source = ("def helper(x):\n    return x\n\n"
               "def apply_convolution(img, kernel):\n    return globals()['hel' + 'per'](img)\n")
-    assert "def helper" in what_runs.reachable_code(source, ("apply_convolution",))  # the whole module, to be safe
+    assert "def helper" in what_runs.reachable_code(source, ("apply_convolution",))
     source = ("def helper(x):\n    return x\n\ndef other():\n    return 1\n\n"
               "def apply_convolution(img, kernel):\n    import sys\n"
               "    return getattr(sys.modules[__name__], 'helper')(img)\n")
-    assert "def helper" in what_runs.reachable_code(source, ("apply_convolution",))
+    kept = what_runs.reachable_code(source, ("apply_convolution",))
+    assert "def helper" in kept and "def other" not in kept
+
+
+def test_is_code_reached_only_by_a_computed_name_a_lead_and_padding_around_it_still_left_out(tmp_path):
+    """A lookup the text cannot follow does not make the whole module count (padding would dilute again): it
+    is a lead of its own, and the rest is compared as usual."""
+    reference = reference_source("convolution")
+    hidden = reference.replace("def apply_convolution(", "def _real_apply(") + (
+        "\n\ndef apply_convolution(img, kernel):\n"
+        "    return globals()['_real_' + ''.join(['ap', 'ply'])](img, kernel)\n")
+    files = {"bob": interleaved(hidden, unused_functions(4, 9)), "carol": interleaved(hidden, unused_functions(5, 9))}
+    for name, text in files.items():
+        write(tmp_path / f"{name}.py", text)
+    report = find_similar([Submission(name, tmp_path / f"{name}.py") for name in files], "convolution")
+    assert {lead.student for lead in report.dynamic} == {"bob", "carol"}
+    assert "looks the module's names up by a value" in report.dynamic[0].reasons[0]
+    assert min(pairs_of(report)[frozenset(("bob", "carol"))]) > 0.9
 
 
 def test_is_a_submission_that_does_not_parse_named_with_its_error(tmp_path):

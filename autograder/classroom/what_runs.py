@@ -40,6 +40,7 @@ BUILDS_CODE = {
     "runpy": "runpy (runs code by a name)", "code.InteractiveInterpreter": "code.InteractiveInterpreter",
     "code.InteractiveConsole": "code.InteractiveConsole", "code.interact": "code.interact",
     "codeop": "codeop (compiles text)", "sys.modules": "sys.modules (modules looked up or replaced by a name)",
+    "__main__": "__main__ (the module's names looked up by a value)",
     "ctypes": "ctypes (calls machine code by address)", "cffi": "cffi (calls machine code)",
     "joblib.load": "joblib.load (unpickling runs code)",
     "pandas.read_pickle": "pandas.read_pickle (unpickling runs code)",
@@ -135,6 +136,8 @@ def dynamic_code(source: str, where: str = "") -> list[str]:
     reasons = []
 
     scopes = {}
+    in_functions = {inner for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef,
+                    ast.AsyncFunctionDef, ast.Lambda)) for inner in ast.walk(function) if inner is not function}
 
     def shadowed_at(node: ast.AST) -> frozenset:
         return scopes.get(node, frozenset(defined))
@@ -193,6 +196,9 @@ def dynamic_code(source: str, where: str = "") -> list[str]:
                       or (isinstance(user, ast.Attribute) and user.attr in NAMESPACE_WRITES))
             if writes:
                 reasons.append(f"{prefix}line {node.lineno}: {_short(user)} (writes the module's names at run time)")
+            elif qualified == "builtins.globals" or node not in in_functions:  # locals() in a function: its own
+                reasons.append(f"{prefix}line {node.lineno}: {_short(user or call)} (looks the module's names up "
+                               "by a value, which the comparison cannot follow)")
             return
         if qualified in UNPICKLING_LOADERS and call is not None:
             keyword, unsafe = UNPICKLING_LOADERS[qualified]
@@ -257,12 +263,19 @@ def _uses(statement: ast.stmt) -> set[str]:
             names.add(node.id)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
             names.add(node.value)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # getattr(module, "hel" + "per")
+            try:
+                value = _fold(node, {}, {})
+            except _NotConstant:
+                continue
+            if isinstance(value, str) and value.isidentifier():
+                names.add(value)
     return names
 
 
 def _looks_up_by_value(statement: ast.stmt) -> bool:
     """Does the statement read names by a value (globals(), vars(), getattr with a computed name, sys.modules,
-    a ``__dict__``, exec)? Then what it reaches cannot be known from the text."""
+    a ``__dict__``, exec)? Then which of its methods and nested functions run cannot be known from the text."""
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and node.id in {"globals", "locals", "vars", "exec", "eval", "__import__",
                                                      "__builtins__"}:
@@ -279,9 +292,9 @@ def _looks_up_by_value(statement: ast.stmt) -> bool:
 def reached(statements: list[ast.stmt], roots) -> list[bool]:
     """Which top-level statements the ``roots`` reach: the statements that bind a needed name, whose own names
     are then needed, followed to a fixed point. A later def or class of the same name replaces an earlier one,
-    so only the last counts. Everything is reached when no root is defined (nothing to start from) or when a
-    reached statement looks names up by a value (globals(), getattr, sys.modules, exec): what it reaches then
-    cannot be known from the text."""
+    so only the last counts. Everything is reached when no root is defined (nothing to start from). A name
+    looked up by a value (globals()[...], sys.modules, exec) is not followed: dynamic_code names each such
+    lookup as a lead of its own, so code hidden behind one is read by a person instead."""
     definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     last = {statement.name: index for index, statement in enumerate(statements) if isinstance(statement, definitions)}
     binds = [_binds(statement) for statement in statements]
@@ -305,8 +318,6 @@ def reached(statements: list[ast.stmt], roots) -> list[bool]:
         for index in binders.get(name, ()):
             if not keep[index]:
                 keep[index] = True
-                if _looks_up_by_value(statements[index]):
-                    return [True] * len(statements)
                 pending.extend(_uses(statements[index]) - needed)
     return keep
 
@@ -538,6 +549,8 @@ def dead_code(statements: list[ast.stmt]) -> set:
     dead = set()
     for statement in statements:
         dead |= _dead_branches(statement)
+    if any(_looks_up_by_value(statement) for statement in statements):
+        return dead  # getattr(self, "step_" + name) may call any method: only unreachable branches go
     for _ in range(DEAD_CODE_PASSES):  # a chain of helpers calling each other loses one link per pass
         live = [node for statement in statements for node in _walk_live(statement, dead)]
         counts = _references(live)
