@@ -202,6 +202,9 @@ def test_does_the_hostile_demo_that_imports_by_name_come_out_as_a_lead():
     ("def f(name):\n    return globals()[name]", "looks the module's names up by a value"),
     ("names = vars()\ndef f(name):\n    return names[name]", "looks the module's names up by a value"),
     ("import __main__\nf = getattr(__main__, name)", "__main__"),
+    ("from marshal import *\nf = loads(b'')", "from marshal import *"),
+    ("from builtins import *\nf = exec", "from builtins import *"),
+    ("from os import *\nsystem('x')", "from os import *"),
     ("import pickle\nf = pickle.loads(b'')", "pickle.loads"),
     ("import torch, io, base64\nm = torch.load(io.BytesIO(base64.b64decode(blob)))", "unpickling runs code"),
     ("import torch\nm = torch.load(path, weights_only=False)", "unpickling runs code"),
@@ -233,6 +236,8 @@ def test_is_every_way_to_build_code_at_run_time_named(snippet, expected):
     "def evaluate(model, eval=True):\n    return eval",
     "step = getattr(model, 'eval')",
     "def f(**options):\n    return locals()",
+    "from torch import *",
+    "from math import *",
 ])
 def test_is_ordinary_code_not_named_as_code_that_builds_itself(snippet):
     assert what_runs.dynamic_code(snippet) == []

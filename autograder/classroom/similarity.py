@@ -145,9 +145,10 @@ class Reading:
 
 def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Reading:
     """Read a submission for the comparison, never running it. Its code is what the grader keeps (the loader's
-    definitions), cut to the top-level statements that ``roots`` (the graded names) reach, less every statement
-    that is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub, with
-    comments and docstrings as written. Every cell that parses is searched for code that builds code
+    definitions) and what that code exec()s from constants the grader can decode, cut to the top-level statements
+    that ``roots`` (the graded names) reach, less the lines inside them that never run (what_runs.dead_code), less
+    every statement that is exactly one the student was given (``given``: their ``_shape``), such as an untouched
+    stub, with comments and docstrings as written. Every cell that parses is searched for code that builds code
     (dynamic_code), the parts the loader skips included. Raises TooLarge past the limits above, before the costly
     steps."""
     from autograder.submission.load import _cells
@@ -171,7 +172,8 @@ def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Read
     # What the kept code exec()s from decoded constants runs too: each of its statements is compared as one of
     # the submission's own, headed by where it came from, and searched for code that builds code in turn.
     labels = [chunk.label for chunk, parsed in zip(chunks, statements) for _ in parsed]
-    runs_text = any(word in chunk.code for chunk in chunks for word in ("exec", "eval", "compile"))  # or no alias
+    # Cheap first: exec, eval or compile, aliased or not, is spelled somewhere in the code that calls it.
+    runs_text = any(word in chunk.code for chunk in chunks for word in ("exec", "eval", "compile"))
     for index, line, text in unpacked_code([statement for parsed in statements for statement in parsed]
                                            if runs_text else []):
         where = f"{labels[index]}, line {line}" if labels[index].startswith("cell") else f"line {line}"

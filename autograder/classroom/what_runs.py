@@ -143,6 +143,11 @@ def dynamic_code(source: str, where: str = "") -> list[str]:
         return scopes.get(node, frozenset(defined))
 
     def visit(node: ast.AST, shadowed: frozenset) -> None:
+        if isinstance(node, ast.ImportFrom) and node.module and any(alias.name == "*" for alias in node.names):
+            members = (_building(f"{node.module}.{name}") for name in ("exec", "loads", "system", "import_module"))
+            what = _building(node.module) or next(filter(None, members), None)
+            if what:  # from marshal import *: every name of it, unseen
+                reasons.append(f"{prefix}line {node.lineno}: from {node.module} import *: {what}")
         if isinstance(node, ast.Call) and node.args and _qualified(node.func, aliases, shadowed) in LOOKUPS:
             try:  # getattr(f, "__glob" + "als__"), getattr(builtins, "ex" "ec")
                 name = _fold(node.args[1] if len(node.args) > 1 else node.args[0], {}, aliases)
