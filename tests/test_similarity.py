@@ -418,3 +418,18 @@ def test_is_a_copy_padded_with_unused_methods_still_a_pair(tmp_path):
     assert min(pairs_of(report)[frozenset(("bob", "carol"))]) > 0.9, report.pairs
     assert "spare_1_0" not in report.pairs[0].first_html + report.pairs[0].second_html
     assert "def forward" in report.pairs[0].first_html
+
+
+def test_is_code_registered_by_a_decorator_or_a_subscript_compared():
+    source = ("OPS = {}\n\n"
+              "def register(function):\n    OPS[function.__name__] = function\n    return function\n\n"
+              "def passthrough(function):\n    return function\n\n"
+              "@register\ndef blur(x):\n    return x + 1\n\n"
+              "@passthrough\ndef padding(x):\n    return x - 1\n\n"
+              "def sharpen(x):\n    return x * 2\n\n"
+              "OPS['sharpen'] = sharpen\n\n"
+              "def apply_convolution(img, kernel):\n    return OPS[kernel](img)\n")
+    kept = what_runs.reachable_code(source, ("apply_convolution",))
+    for name in ("def register", "def blur", "def sharpen", "OPS['sharpen'] = sharpen", "OPS = {}"):
+        assert name in kept, kept
+    assert "def padding" not in kept and "def passthrough" not in kept

@@ -278,6 +278,25 @@ def _uses(statement: ast.stmt) -> set[str]:
     return names
 
 
+MUTATORS = {"append", "extend", "insert", "add", "update", "setdefault", "__setitem__"}
+
+
+def _stored_into(statement: ast.stmt) -> set[str]:
+    """Names whose value the statement changes in place: ``OPS[key] = f``, ``OPS.update(...)``,
+    ``REGISTRY.append(f)``, ``module.attribute = f``."""
+    names = set()
+    for node in ast.walk(statement):
+        target = None
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
+            target = node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in MUTATORS):
+            target = node.func.value
+        if isinstance(target, ast.Name):
+            names.add(target.id)
+    return names
+
+
 def _looks_up_by_value(statement: ast.stmt) -> bool:
     """Does the statement read names by a value (globals(), vars(), getattr with a computed name, sys.modules,
     a ``__dict__``, exec)? Then which of its methods and nested functions run cannot be known from the text."""
@@ -314,6 +333,19 @@ def reached(statements: list[ast.stmt], roots) -> list[bool]:
             binders.setdefault(name, []).append(index)
     if not any(root in binders for root in roots):
         return [True] * len(statements)
+    # A statement that changes a needed name without binding it runs for it too: OPS["blur"] = blur, or a
+    # function registered by a decorator of the submission's that stores its argument (@register into OPS).
+    stores = {statement.name: _stored_into(statement) for statement in statements
+              if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for index, statement in enumerate(statements):
+        assigns = isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+        changed = _stored_into(statement) if assigns else set()
+        for decorator in getattr(statement, "decorator_list", []):
+            function = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(function, ast.Name):
+                changed |= stores.get(function.id, set())
+        for name in changed:
+            binders.setdefault(name, []).append(index)
     needed, pending = set(), list(roots)
     while pending:  # each name once, each statement once: linear in the module
         name = pending.pop()
