@@ -215,6 +215,16 @@ def print_class_summary(console, summary, out) -> None:
         console.print("similarity: not compared, read by hand: "
                       + ", ".join(map(shown, summary.similarity.too_large + summary.similarity.out_of_time))
                       + " (too large, or the step's time ran out; see report.html)", markup=False)
+    if summary.similarity is not None and summary.similarity.dynamic:
+        console.print("similarity: code that builds itself at run time, not comparable as text (leads of their own "
+                      "to read in report.html, not verdicts): "
+                      + "; ".join(f"{shown(lead.student)} ({lead.reasons[0]}"
+                                  + (f", and {len(lead.reasons) - 1} more" if len(lead.reasons) > 1 else "") + ")"
+                                  for lead in summary.similarity.dynamic), markup=False)
+    if summary.similarity is not None and summary.similarity.unparsable:
+        console.print("similarity: does not parse or cannot be read: "
+                      + "; ".join(f"{shown(student)}: {why}" for student, why in summary.similarity.unparsable.items()),
+                      markup=False)
     if summary.similarity_error:
         console.print(f"similarity report not made: {summary.similarity_error}", markup=False)
     console.print(f"gradebook: {out}/gradebook.csv; report: {out}/report.html; per student: "

@@ -80,11 +80,13 @@ def ta_trial(folder: Path, console) -> None:
     canvas, _, _ = export(folder / "grades", "canvas")
     late = [saved for saved in summary.results if saved["late"]["days_late"]]
     pairs = summary.similarity.pairs[:3] if summary.similarity else []
+    leads = summary.similarity.dynamic if summary.similarity else []
     console.print(f"TA trial ({folder}): {len(summary.results)} submissions and {len(summary.missing)} roster "
                   f"student without one; late: "
                   + ", ".join(f"{s['student']} {s['late']['score_before']:g} -> {s['late']['score_after']:g}"
                               for s in late)
                   + "; most alike: " + "; ".join(f"{p.first} and {p.second} ({min(p.similarity):.0%})" for p in pairs)
+                  + "; code that builds itself at run time: " + (", ".join(lead.student for lead in leads) or "none")
                   + f". Canvas file: {canvas}", markup=False)
 
 

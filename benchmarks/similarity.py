@@ -6,7 +6,8 @@ time a browser takes to load it.
 Two classes of N students each:
 - **mixed**: each student's graded functions are drawn, function by function, from the reference and the
   catalogued mistakes of that function, then their local names are renamed at random and a helper of
-  their own is added; five pairs are exact duplicates and five are renamed copies (planted).
+  their own is added (no graded function calls it, so it is parsed and followed but not compared); five
+  pairs are exact duplicates and five are renamed copies (planted).
 - **worst case**: every student is the reference with renamed names, so nearly every pair is alike.
 Prints one table; compare the rows as ratios (the machine is noisy).
 """

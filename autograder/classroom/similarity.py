@@ -11,6 +11,15 @@ matches nothing and only what students wrote counts.
 The pairs are shown only in the TA's ``report.html``; a student's feedback page never
 shows another student's code. A high score is a reason to read two submissions side by side,
 not a verdict: short functions that follow the lecture closely look alike.
+
+What is compared is what the graded functions reach (autograder.classroom.what_runs, statically from the
+AST): from the graded names (the manifest's questions and the constants the suites read), the top-level
+functions, classes, assignments and imports they reference, followed transitively, less what never runs
+inside them, plus the code exec()-ed from constants the grader can decode itself. Unused functions
+interleaved with a copy do not dilute it. Code that builds itself at run time (exec, eval, compile,
+marshal, pickle, importlib or ``__import__`` of a name, types.FunctionType/CodeType, the builtins module
+as a value, writes to globals()) is a lead of its own, whether or not it pairs with anyone. Nothing here
+runs a submission's code.
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.classroom.what_runs import (dead_code, dynamic_code, graded_names, reached, unpacked_code,
+                                            without_dead_lines)
 from autograder.course.assignments import PROJECT_ROOT
-
-from autograder.submission.load import SubmissionError, load_submission
+from autograder.submission.load import Chunk, SubmissionError, load_submission
 
 RELEASE_DIR = PROJECT_ROOT / "release"
 THRESHOLD = 0.6          # share of the student-written code of either submission found in the other
@@ -52,6 +62,14 @@ class Pair:
 
 
 @dataclass
+class DynamicLead:
+    """A submission that builds code at run time (exec of a decoded string, marshal, ...): what it runs cannot
+    be compared as text, so it is a lead for a person whatever its pairs."""
+    student: str
+    reasons: list[str]                # one per use, with its line: "line 7: exec() of zlib.decompress(...)"
+
+
+@dataclass
 class SimilarityReport:
     pairs: list[Pair]                 # the most alike, at most LISTED_PAIRS
     above_threshold: int              # how many pairs reach the threshold in all
@@ -62,6 +80,8 @@ class SimilarityReport:
     boilerplate: list[str]
     too_large: list[str] = field(default_factory=list)   # not compared: read these by hand
     out_of_time: list[str] = field(default_factory=list)  # not compared: TIME_BUDGET_S ran out
+    dynamic: list[DynamicLead] = field(default_factory=list)  # code that builds itself: leads of their own
+    unparsable: dict[str, str] = field(default_factory=dict)  # student -> what does not parse or read, and where
 
 
 class TooLarge(ValueError):
@@ -86,11 +106,13 @@ def _shape(statement: ast.stmt) -> str:
 
 
 def _statements(code: str) -> list[ast.stmt]:
-    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in code.splitlines()]
+    body = code.lstrip("\n")  # a chunk is padded to its line in the cell: parse the code, then move it there
+    lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in body.splitlines()]
     try:
-        return ast.parse("\n".join(lines)).body
+        tree = ast.parse("\n".join(lines))
     except SyntaxError:
         return []
+    return ast.increment_lineno(tree, len(code) - len(body)).body
 
 
 def _essential(code: str) -> str:
@@ -113,30 +135,78 @@ def _essential(code: str) -> str:
     return ast.unparse(tree)
 
 
-def student_code(path: Path, given: set[str] = frozenset()) -> str:
-    """The code the grader keeps from a submission, one definition after another, less every statement that
-    is exactly one the student was given (``given``: their ``_shape``), such as an untouched stub, and less
-    with comments and docstrings as written. Raises TooLarge past the limits above, before the costly steps."""
+@dataclass
+class Reading:
+    """What the similarity step takes from one submission."""
+    code: str                  # the code the graded functions reach, less what the release gave, as written
+    dynamic: list[str]         # why it builds code at run time (dynamic_code), one reason per use
+    syntax_errors: list[str]   # "cell 3, line 2: invalid syntax" per part that does not parse (and cannot run)
+
+
+def read_submission(path: Path, given: set[str] = frozenset(), roots=()) -> Reading:
+    """Read a submission for the comparison, never running it. Its code is what the grader keeps (the loader's
+    definitions) and what that code exec()s from constants the grader can decode, cut to the top-level statements
+    that ``roots`` (the graded names) reach, less the lines inside them that never run (what_runs.dead_code), less
+    every statement that is exactly one the student was given (``given``: their ``_shape``), such as an untouched
+    stub, with comments and docstrings as written. Every cell that parses is searched for code that builds code
+    (dynamic_code), the parts the loader skips included. Raises TooLarge past the limits above, before the costly
+    steps."""
     from autograder.submission.load import _cells
 
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
         raise TooLarge(f"{path.stat().st_size} bytes")
-    code_size = sum(len(source) for _, source in _cells(path))
+    cells = _cells(path)
+    code_size = sum(len(source) for _, source in cells)
     if code_size > MAX_CODE:
         raise TooLarge(f"{code_size} characters of code")
-    kept = []
-    for chunk in load_submission(path).chunks:
-        statements = _statements(chunk.code)
-        if statements and all(_shape(statement) in given for statement in statements):
+    dynamic, syntax_errors = [], []
+    for label, source in cells:
+        lines = [("" if line.lstrip().startswith(("!", "%")) else line) for line in source.splitlines()]
+        try:
+            dynamic += dynamic_code("\n".join(lines), label if label.startswith("cell") else "")
+        except SyntaxError as error:
+            syntax_errors.append(f"{label}, line {error.lineno}: {error.msg}")
+    chunks = load_submission(path).chunks
+    statements = [_statements(chunk.code) for chunk in chunks]
+    # What the kept code exec()s from decoded constants runs too: each of its statements is compared as one of
+    # the submission's own, headed by where it came from, and searched for code that builds code in turn.
+    labels = [chunk.label for chunk, parsed in zip(chunks, statements) for _ in parsed]
+    # Cheap first: exec, eval or compile, aliased or not, is spelled somewhere in the code that calls it.
+    runs_text = any(word in chunk.code for chunk in chunks for word in ("exec", "eval", "compile"))
+    for index, line, text in unpacked_code([statement for parsed in statements for statement in parsed]
+                                           if runs_text else []):
+        where = f"{labels[index]}, line {line}" if labels[index].startswith("cell") else f"line {line}"
+        try:
+            dynamic += [f"decoded from {where}: {reason}" for reason in dynamic_code(text)]
+        except SyntaxError:
             continue
-        kept.append(chunk.code.strip("\n"))
+        for statement in ast.parse(text).body:
+            code = f"# decoded from {where} (exec of a constant)\n{ast.get_source_segment(text, statement) or ''}"
+            chunks.append(Chunk(label=f"decoded from {where}", defines=(), code=code))
+            statements.append(_statements(code))
+    flat = [(index, statement) for index, parsed in enumerate(statements) for statement in parsed]
+    reach = reached([statement for _, statement in flat], roots)
+    reached_chunks = {index for (index, _), kept in zip(flat, reach) if kept}
+    dead = dead_code([statement for index in sorted(reached_chunks) for statement in statements[index]])
+    kept = []
+    for index, chunk in enumerate(chunks):
+        if index not in reached_chunks:
+            continue
+        if statements[index] and all(_shape(statement) in given for statement in statements[index]):
+            continue
+        kept.append(without_dead_lines(chunk.code, statements[index], dead).strip("\n"))
     # Measured without comments and docstrings, compared as written (copydetect ignores comments itself, and the
     # report shows the submission's own lines): padding cannot push copied code out of reach, nor past the limit.
     essential = sum(len(_essential(code)) for code in kept)
     if essential > MAX_SOURCE:
         raise TooLarge(f"{essential} characters of code without comments")
-    return "\n\n".join(kept)
+    return Reading("\n\n".join(kept), dynamic, syntax_errors)
+
+
+def student_code(path: Path, given: set[str] = frozenset(), roots=()) -> str:
+    """The code of ``read_submission`` alone."""
+    return read_submission(path, given, roots).code
 
 
 def boilerplate_sources(assignment: str, release_dir: Path = RELEASE_DIR) -> dict[str, str]:
@@ -196,21 +266,34 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
                           for h in CodeFingerprint("given.py", k, 1, language="python", fp=io.StringIO(code)).hashes})
     shapes = {_shape(statement) for code in given.values() for statement in _statements(code)}
     prints, too_short, unreadable, too_large, out_of_time = {}, [], [], [], []
+    dynamic, unparsable = [], {}
+    roots = graded_names(assignment)
     deadline = time.monotonic() + TIME_BUDGET_S
     for submission in submissions:
         if time.monotonic() > deadline:
             out_of_time.append(submission.student)
             continue
         try:
-            code = student_code(submission.path, shapes)
+            reading = read_submission(submission.path, shapes, roots)
         except TooLarge:
             too_large.append(submission.student)
             continue
-        except (SubmissionError, OSError, RecursionError, ValueError, MemoryError):
+        except SubmissionError as error:
             unreadable.append(submission.student)
+            unparsable[submission.student] = str(error)
             continue
+        except (OSError, RecursionError, ValueError, MemoryError) as error:
+            unreadable.append(submission.student)
+            unparsable[submission.student] = f"{type(error).__name__}: {error}"[:200]
+            continue
+        if reading.dynamic:
+            dynamic.append(DynamicLead(submission.student, reading.dynamic))
+        if reading.syntax_errors:
+            unparsable[submission.student] = "; ".join(reading.syntax_errors) + (
+                " (that part cannot run, and is not compared)" if reading.code.strip() else
+                " (nothing else to compare)")
         fingerprint = CodeFingerprint(f"{submission.student}.py", k, window, boilerplate, language="python",
-                                      fp=io.StringIO(code))
+                                      fp=io.StringIO(reading.code))
         if fingerprint.token_coverage < MIN_TOKENS:
             too_short.append(submission.student)
         else:
@@ -232,4 +315,5 @@ def find_similar(submissions, assignment: str, *, threshold: float = THRESHOLD,
     return SimilarityReport(pairs=pairs, above_threshold=len(candidates), compared=len(prints),
                             too_short=sorted(too_short), unreadable=sorted(unreadable), threshold=threshold,
                             boilerplate=sorted({name.split(",")[0] for name in given}), too_large=sorted(too_large),
-                            out_of_time=sorted(out_of_time))
+                            out_of_time=sorted(out_of_time), dynamic=sorted(dynamic, key=lambda lead: lead.student),
+                            unparsable=dict(sorted(unparsable.items())))

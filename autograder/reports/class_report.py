@@ -186,21 +186,36 @@ def _similarity_section(report, error: str, links: dict[str, str]) -> str:
         return ("<h2>Similar submissions</h2>"
                 + (f"<p id=\"similarity\">Not computed: {e(error)}</p>" if error else ""))
     intro = (f"<p class=\"muted\">Leads for a person to read, never a verdict: {report.compared} submissions "
-             f"compared with copydetect on the code the grader keeps, after removing what the release gave "
+             f"compared with copydetect on the code the graded functions reach, after removing what the release gave "
              f"({e(', '.join(report.boilerplate) or 'nothing found')}). A pair is listed when at least "
              f"{report.threshold:.0%} of either one's own code is found in the other. Short functions that follow "
              "the lecture closely look alike.</p>")
     skipped = ""
     if report.too_short:
         skipped += f"<p class=\"muted\">Too little code of their own to compare: {e(', '.join(report.too_short))}.</p>"
+    unparsable = report.unparsable
     if report.unreadable:
-        skipped += f"<p class=\"muted\">Could not be read: {e(', '.join(report.unreadable))}.</p>"
+        skipped += ("<p class=\"muted\">Could not be read: " + e(', '.join(
+            f"{student} ({unparsable[student]})" if student in unparsable else student
+            for student in report.unreadable)) + ".</p>")
+    broken = {student: why for student, why in unparsable.items() if student not in report.unreadable}
+    if broken:
+        skipped += ("<p id=\"similarity-unparsable\">Do not parse (the grader cannot run those parts either): "
+                    + "; ".join(f"{e(student)}: {e(why)}" for student, why in broken.items()) + ".</p>")
     if report.too_large:
         skipped += (f"<p>Too large to compare (more code than the similarity step reads; read these by hand): "
                     f"{e(', '.join(report.too_large))}.</p>")
     if report.out_of_time:
         skipped += (f"<p>Not compared, the similarity step's time ran out first: "
                     f"{e(', '.join(report.out_of_time))}.</p>")
+    dynamic = report.dynamic
+    if dynamic:  # leads of their own, paired or not: what such code runs is not in its text
+        intro += ("<p id=\"similarity-dynamic\">Code that builds itself at run time (exec, eval, compile, marshal, "
+                  "importlib or __import__ of a name, ...): what it runs cannot be compared as text, so read these "
+                  "by hand:</p><ul class=\"dynamic\">" + "".join(
+                      f"<li>{e(lead.student)}: {e('; '.join(lead.reasons[:5]))}"
+                      + (f" (and {len(lead.reasons) - 5} more)" if len(lead.reasons) > 5 else "") + "</li>"
+                      for lead in dynamic) + "</ul>")
     if not report.pairs:
         return f"<h2>Similar submissions</h2>{intro}<p id=\"similarity\">No pair above the threshold.</p>{skipped}"
     drawn = [pair for pair in report.pairs if pair.first_html or pair.second_html]  # the similarity step drew these
