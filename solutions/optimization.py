@@ -212,7 +212,7 @@ def fit_line(x: Tensor, y: Tensor, params: Tensor, learning_rate: float, n_epoch
         with torch.no_grad():
             params -= learning_rate * params.grad
         params.grad.zero_()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return params, losses
 
 

@@ -172,7 +172,7 @@ def fit_line_variant(x, y, params, learning_rate, n_epochs, *, mistake=""):
             params -= learning_rate * params.grad
         if mistake != "never_zeroed":
             params.grad.zero_()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return params, losses
 
 
@@ -208,7 +208,7 @@ def train_module_variant(model, x, y, *, n_epochs, learning_rate, mistake=""):
         optimizer.step()
         if mistake != "scheduler_first":
             scheduler.step(loss.item())
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 

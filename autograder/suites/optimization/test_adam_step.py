@@ -6,7 +6,7 @@ import torch
 from autograder.grading import mistakes
 from autograder.grading.cases import random_tensor
 from autograder.grading.checks import KNOWN_MISTAKE, expect_tensor
-from autograder.sandbox.failures import GradingFailure
+from autograder.sandbox.failures import GradingFailure, StudentException
 from autograder.suites.optimization._cases import (adam_variant, expect_without_torch_optim, gradients,
                                                    student_trajectory, torch_trajectory, trajectory)
 from solutions.optimization import adam_step as reference
@@ -19,11 +19,17 @@ def check_run(student, seed, scale=1.0, **options):
     """200 steps from the same start and gradients as torch.optim.Adam: the parameter after every step.
 
     torch's order of operations (lerp, addcmul, sqrt(v) / sqrt(1 - beta2^t) + eps) and the textbook formula differ
-    by a few units in the last place; the tolerance allows that, and no more."""
+    by a few units in the last place; the tolerance allows that, and eps inside the square root at gradients of
+    size 1 (it shows at small gradients)."""
     param0, grads = random_tensor((6,), seed), gradients(STEPS, 6, seed + 1, scale)
     what = f"{NAME}, {STEPS} steps of gradients of size ~{scale:g} with " + ", ".join(
         f"{k}={v}" for k, v in options.items())
-    got, states = student_trajectory(student, NAME, param0, grads, what, **options)
+    try:
+        got, states = student_trajectory(student, NAME, param0, grads, what, **options)
+    except StudentException as error:
+        if not error.raised("ZeroDivisionError"):
+            raise
+        raise GradingFailure(f"{error}\n{KNOWN_MISTAKE}{mistakes.STEP_FROM_ZERO}") from None
     first_step = states[0].get("step") if isinstance(states[0], dict) else None
     if not torch.isfinite(got[0]).all() or first_step == 0:
         raise GradingFailure(f"{what}: after the first step got parameter {got[0].tolist()} and state step "
@@ -34,7 +40,7 @@ def check_run(student, seed, scale=1.0, **options):
         for explanation, mistake in ((mistakes.NO_BIAS_CORRECTION, "no_bias_correction"),
                                      (mistakes.EPS_INSIDE_SQRT, "eps_inside_sqrt"))}
     expect_tensor(got, torch_trajectory(torch.optim.Adam, param0, grads, **options),
-                  what=f"{what}: the parameter after each step (row t is step t + 1)", rtol=1e-7, atol=1e-10,
+                  what=f"{what}: the parameter after each step (row t is step t + 1)", rtol=1e-6, atol=1e-9,
                   mistakes=table)
     return states
 
