@@ -43,3 +43,9 @@ def check_without_library_pooling(student, name):
     expect_no_library_convolution(student, name, x, 3, 2, 1, expected=TORCH[name](x, 3, 2, 1),
                                   mistakes=known_mistakes(name, x, 3, 2, 1), blocks=("pooling",),
                                   advice="Take one strided slice of the padded input per position in the window.")
+
+
+def check_on_cuda(student, name, cuda):
+    x = pool_input(295)
+    expect_tensor(student(name, x.to(cuda), 3, 2, 1), TORCH[name](x, 3, 2, 1).to(cuda),
+                  what=f"{name} on CUDA tensors", check_dtype=False)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder.suites.optimization._pooling import check_case, check_without_library_pooling, pool_input
+from autograder.suites.optimization._pooling import check_case, check_on_cuda, check_without_library_pooling, pool_input
 
 NAME = "avg_pool2d"
 
@@ -30,3 +30,10 @@ def test_does_the_padding_count_in_the_average(student):
 def test_is_it_implemented_without_a_library_pooling(student):
     """Does it avoid max_pool2d, avg_pool2d, the adaptive pools and the aten ops behind them?"""
     check_without_library_pooling(student, NAME)
+
+
+@pytest.mark.points(0)
+@pytest.mark.gpu
+def test_does_a_cuda_input_give_a_cuda_output(student, cuda):
+    """On CUDA: does the output stay on the input's device (the padding made on x's device)?"""
+    check_on_cuda(student, NAME, cuda)

@@ -93,3 +93,12 @@ def test_is_it_implemented_without_a_library_convolution(student):
     expect_no_library_convolution(student, NAME, x, weight, bias, 2, 1, 2, 2,
                                   expected=F.conv2d(x, weight, bias, 2, 1, 2, 2),
                                   advice="Pad x with zeros and add one strided slice per kernel tap.")
+
+
+@pytest.mark.points(0)
+@pytest.mark.gpu
+def test_does_a_cuda_input_give_a_cuda_output(student, cuda):
+    """On CUDA: does the output stay on the input's device (new tensors made on x's device)?"""
+    x, weight, bias = conv_inputs(4, 2, 2, (3, 2), seed=170)
+    expect_tensor(student(NAME, x.to(cuda), weight.to(cuda), bias.to(cuda), 2, 1, 2, 2),
+                  F.conv2d(x, weight, bias, 2, 1, 2, 2).to(cuda), what=f"{NAME} on CUDA tensors", check_dtype=False)

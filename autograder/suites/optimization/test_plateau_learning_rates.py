@@ -17,8 +17,8 @@ NAME = "plateau_learning_rates"
 def check(student, losses, lr, **options):
     """The student's rates against torch's scheduler, relative tolerance: lr * factor^k and repeated products
     differ in the last place."""
-    what = f"{NAME}({len(losses)} losses of size ~{abs(losses[0]):.3g}, lr={lr:g}, " + ", ".join(
-        f"{k}={v!r}" for k, v in options.items()) + ")"
+    what = f"{NAME}({len(losses)} losses of size ~{abs(losses[0]):.3g}, lr={lr:g}" + "".join(
+        f", {k}={v!r}" for k, v in options.items()) + ")"
     got = student(NAME, losses, lr, **options)
     if not isinstance(got, (list, tuple)):
         raise GradingFailure(f"{what}: got a {type(got).__name__}, expected a list of {len(losses)} rates.")
