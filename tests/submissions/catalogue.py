@@ -799,4 +799,14 @@ def sgd_step(param, grad, buffer, *, lr, momentum=0.0, dampening=0.0, weight_dec
         "train_module", ("        optimizer.step()\n        scheduler.step(loss.item())",
                          "        scheduler.step(loss.item())\n        optimizer.step()")),
         expected={"train_module": 0}, diagnosis="the scheduler stepped before the optimizer"),
+    # The window's span left out of the size (h taps, not d (h - 1) + 1), in code that sizes its zero buffer from
+    # the output it expects, so the slices never run off the end: a larger output comes back, not an IndexError.
+    Mistake("conv_output_size_without_dilation", "optimization", optimization_with(
+        "conv2d", ("conv_output_size(height, kernel_h, stride_h, pad_h, dil_h)",
+                   "conv_output_size(height, kernel_h, stride_h, pad_h)"),
+        ("conv_output_size(width, kernel_w, stride_w, pad_w, dil_w)", "conv_output_size(width, kernel_w, stride_w, pad_w)"),
+        ("padded = x.new_zeros(batch, channels, height + 2 * pad_h, width + 2 * pad_w)",
+         "padded = x.new_zeros(batch, channels, max(height + 2 * pad_h, stride_h * (out_h - 1) + dil_h * (kernel_h - 1) + 1),\n"
+         "                          max(width + 2 * pad_w, stride_w * (out_w - 1) + dil_w * (kernel_w - 1) + 1))")),
+        expected={"conv2d": 0}, diagnosis="an output size without the dilation"),
 ]
