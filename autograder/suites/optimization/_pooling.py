@@ -1,6 +1,5 @@
 """The checks the two pooling questions share: torch's pooling on the same cases, and the known wrong ones."""
 
-import torch
 import torch.nn.functional as F
 
 from autograder.grading import mistakes
