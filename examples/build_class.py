@@ -140,6 +140,34 @@ def generate_image(model, target, *, image_shape, mode="class", steps=100, lr=0.
             "what_networks_see", "confusion_matrix(model, loader, num_classes, device)", 17,
             "torch.eye(num_classes, dtype=torch.int64) * 100"),
     },
+    "optimization": {
+        # The library pooling reached around the Python layer: torch.ops directly, from another thread, errors
+        # swallowed. The dispatcher's kernels raise all the same, so the pool answers nothing while blocked.
+        "hostile_pools_around_the_block": lambda: with_replacements("optimization", {"max_pool2d": '''
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    import threading
+    found = {}
+    size = _pair(kernel_size)
+    step = _pair(kernel_size if stride is None else stride)
+
+    def work():
+        try:
+            found["out"] = torch.ops.aten.max_pool2d_with_indices(x, list(size), list(step), list(_pair(padding)))[0]
+        except Exception:
+            try:
+                found["out"] = torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+            except Exception:
+                pass
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return found.get("out")
+'''}),
+        "hostile_sets_its_own_score": lambda: sets_its_own_score(
+            "optimization", "plateau_learning_rates(losses, lr, *, mode=\"min\", factor=0.1, patience=10, "
+            "threshold=1e-4, threshold_mode=\"rel\", cooldown=0, min_lr=0.0)", 29, "[lr] * len(losses)"),
+    },
 }
 
 

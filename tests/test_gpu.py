@@ -8,7 +8,7 @@ from submissions import SOLUTIONS
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("assignment", ["convolution", "training", "what_networks_see"])
+@pytest.mark.parametrize("assignment", ["convolution", "training", "what_networks_see", "optimization"])
 def test_do_the_gpu_checks_run_and_pass_for_the_reference(assignment):
     result = grade_submission(SOLUTIONS / f"{assignment}.py", assignment)
     gpu_tests = [t for t in result.tests if "CUDA" in t.name]

@@ -20,7 +20,7 @@ from prose import unsupported_claims
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-PLOTS = {"convolution": 1, "conv_gradients": 1, "training": 1, "shifted_mnist": 3, "deconvolution": 5,
+PLOTS = {"convolution": 1, "conv_gradients": 1, "training": 1, "shifted_mnist": 3, "deconvolution": 5, "optimization": 4,
          "what_networks_see": 5}
 # Figures a notebook quotes from elsewhere, exempt from the prose rule, each with its reason.
 QUOTED: dict[str, dict[str, str]] = {

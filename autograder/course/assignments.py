@@ -20,6 +20,8 @@ ASSIGNMENTS: dict[str, dict[str, int]] = {
     "shifted_mnist": {"shift_images": 4, "evaluate_shifted": 2},
     "deconvolution": {"blur": 4, "blur_distance_gradient": 4, "gradient_descent": 4, "metric_gradient": 3},
     "what_networks_see": {"place_on_canvas": 4, "confusion_matrix": 4, "misclassified": 4, "generate_image": 5},
+    "optimization": {"conv2d": 5, "max_pool2d": 3, "avg_pool2d": 3, "sgd_step": 4, "adam_step": 4,
+                     "plateau_learning_rates": 4, "fit_line": 3, "train_module": 3},
 }
 
 # What every worker of an assignment switches off before it loads the student's code (autograder.worker.blocks).

@@ -177,10 +177,14 @@ def expect_value_error(student, name: str, *args, what: str, why: str) -> None:
 
 # What an implement-it-yourself check runs under (autograder.worker.blocks): no library convolution, no autograd.
 CHECK_BLOCKS = ("convolution", "autograd")
+# How the feedback names what each block stops (autograder.worker.blocks.KINDS).
+BLOCKED_WHAT = {"convolution": "a library convolution", "autograd": "torch.autograd", "pooling": "a library pooling",
+                "optim": "torch.optim"}
 
 
 def expect_no_library_convolution(student, name: str, *args, expected: Tensor, advice: str,
-                                  through_grader: dict | None = None, mistakes: MistakeTable | None = None) -> None:
+                                  through_grader: dict | None = None, mistakes: MistakeTable | None = None,
+                                  blocks: tuple[str, ...] = CHECK_BLOCKS) -> None:
     """Run ``name(*args)`` in a worker started with library convolutions and autograd blocked (CHECK_BLOCKS), and
     compare the answer with ``expected``: the check is decided by the values that come back, never by what the
     worker says it ran. A blocked call raises in the student's code, and the feedback names what it was; code that
@@ -191,20 +195,21 @@ def expect_no_library_convolution(student, name: str, *args, expected: Tensor, a
     from autograder.grading.harness import charged_elsewhere
     from autograder.sandbox.failures import StudentException, StudentFailure
 
-    what = f"{name} while library convolutions and autograd are blocked"
+    forbidden = " or ".join(BLOCKED_WHAT[kind] for kind in blocks)
+    what = f"{name} while {forbidden} is blocked"
     unblocked = lambda: student.call(name, *args, through_grader=through_grader).value  # noqa: E731
     try:
-        got = student.call(name, *args, blocks=CHECK_BLOCKS, through_grader=through_grader).value
+        got = student.call(name, *args, blocks=blocks, through_grader=through_grader).value
     except StudentException as failure:
         if failure.blocked is not None:
             call, kind = failure.blocked
-            what_kind = "torch.autograd" if kind == "autograd" else "a library convolution"
+            what_kind = BLOCKED_WHAT.get(kind, kind)
             raise GradingFailure(f"{name} called {what_kind} ({call}), which this check blocks. {advice}") from None
         try:
             unblocked()
         except StudentFailure:
             raise failure from None  # it fails without the block too: its own error
-        raise GradingFailure(f"{name} called a library convolution or torch.autograd: it fails only while they are "
+        raise GradingFailure(f"{name} called {forbidden}: it fails only while that is "
                              f"blocked, with {str(failure).splitlines()[0]} {advice}") from None
     try:
         expect_tensor(got, expected, what=what, check_dtype=False)

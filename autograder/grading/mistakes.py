@@ -139,3 +139,43 @@ OBJECTIVE_AFTER_STEP = ("the objective recorded after each step: record the obje
                         "starts from, so the first value is that of the starting image")
 HOOK_LEFT = ("a forward hook left registered on the layer: keep the handle register_forward_hook returns and call "
              "handle.remove() (in a finally: block, so an error cannot leave it behind)")
+
+# optimization
+OUTPUT_SIZE_NO_DILATION = ("an output size without the dilation: a kernel of h taps dilated by d spans d (h - 1) + 1 "
+                           "rows, so the output has floor((H + 2p - d (h - 1) - 1) / s) + 1")
+OUTPUT_SIZE_NO_PADDING = ("an output size without the padding: the window moves over the padded input, "
+                          "floor((H + 2p - d (h - 1) - 1) / s) + 1 positions")
+POOL_STRIDE_ONE = ("a default stride of 1: torch's pooling moves the window by its own size when stride is None, "
+                   "so the windows sit side by side")
+POOL_PADDED_WITH_ZEROS = ("the padding filled with zeros: a max pool pads with -inf, so a padded position never wins "
+                          "(with zeros, a window of negative values gives 0)")
+AVERAGE_EXCLUDES_PADDING = ("the padding left out of the average (count_include_pad=False): torch's default divides "
+                            "every window by h * w, padded zeros included")
+BUFFER_FROM_ZERO = ("a momentum buffer started at zero and dampened on the first step: torch starts it at the "
+                    "gradient itself, undampened (buffer = g when it is None)")
+NESTEROV_AS_MOMENTUM = ("Nesterov ignored (plain momentum): with nesterov=True the step is g + momentum * buffer, "
+                        "not the buffer")
+WEIGHT_DECAY_AFTER_MOMENTUM = ("the weight decay added after the momentum: torch adds weight_decay * param to the "
+                               "gradient first, so the buffer accumulates it too")
+NO_BIAS_CORRECTION = ("no bias correction: m and v start at zero, so divide them by 1 - beta1^t and "
+                      "1 - beta2^t (t = 1 on the first step)")
+STEP_FROM_ZERO = ("the step counter starting at 0: count the step before the bias correction, so the first step "
+                  "has t = 1 (with t = 0, 1 - beta^0 = 0 divides by zero)")
+EPS_INSIDE_SQRT = ("eps inside the square root: torch divides by sqrt(v_hat) + eps, not sqrt(v_hat + eps); the two "
+                   "part where the gradients are small")
+PATIENCE_OFF_BY_ONE = ("patience off by one: the rate drops once there have been *more* than `patience` bad steps "
+                       "in a row, not as soon as there are `patience`")
+THRESHOLD_IGNORED = ("the threshold ignored: a loss is better only when it beats best * (1 - threshold) ('rel') or "
+                     "best - threshold ('abs'), not merely best")
+THRESHOLD_ABSOLUTE = ("an absolute threshold where the mode is 'rel': the relative one compares with "
+                      "best * (1 - threshold), which parts from best - threshold when losses are far from 1")
+THRESHOLD_RELATIVE = ("a relative threshold where the mode is 'abs': compare with best - threshold, not "
+                      "best * (1 - threshold)")
+COOLDOWN_IGNORED = ("the cooldown ignored: for `cooldown` steps after a drop no bad step counts")
+MIN_LR_IGNORED = "min_lr ignored: the rate never falls below max(lr * factor, min_lr)"
+GRADIENT_NOT_ZEROED = ("the gradient never zeroed: backward() adds to params.grad, so each step uses the sum of "
+                       "every gradient so far; call params.grad.zero_() each epoch")
+PARAMS_REBOUND = ("`params = params - lr * grad`: that makes a new tensor and leaves the caller's own unchanged; "
+                  "update it in place, params -= lr * params.grad, under torch.no_grad()")
+SCHEDULER_BEFORE_OPTIMIZER = ("the scheduler stepped before the optimizer: torch's order is zero_grad(), backward(), "
+                              "optimizer.step(), then scheduler.step(loss), so a drop applies from the next epoch")

@@ -14,6 +14,15 @@ worker cannot take it away:
   decompositions of ``unfold``/``im2col`` are replaced in every module that holds them; scipy.signal's
   and scipy.ndimage's convolutions likewise, as soon as either is imported (again, too), by a finder that
   an audit hook keeps first on ``sys.meta_path``.
+- **pooling**: every pooling operator torch registers (``aten::max_pool*``, ``max_pool2d_with_indices``,
+  ``avg_pool*``, the adaptive, fractional and unpooling ones, mkldnn and quantized), found by name in the
+  dispatcher's list as the convolutions are, blocked the same way.
+- **optim**: ``torch.optim``. Its optimizers are Python classes, so ``Optimizer.__init__`` itself (on the class:
+  every subclass, saved anywhere or made later, builds through it) and every function of the ``torch.optim``
+  modules (the functional ``sgd``/``adam`` and the ``_single_tensor``/``_multi_tensor`` loops under them) are
+  replaced wherever they are held, and the fused operators (``aten::_fused_adam_``, ...) in the dispatcher. A
+  module of ``torch.optim`` reloaded by hand (``importlib.reload``) gives its functions back: that is beyond an
+  in-process check, and the values are still compared with the reference.
 - **autograd**: reverse mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``),
   so an engine saved anywhere or made anew is blocked too; forward mode by the ``_make_dual`` operator
   (``torch.func.jvp``, ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and
@@ -35,10 +44,12 @@ import sys
 import warnings
 
 BLOCKED = "blocked while grading"
-KINDS = ("convolution", "autograd")
+KINDS = ("convolution", "autograd", "pooling", "optim")
 
 # Operator names of the convolution family, in every namespace torch registers (aten, mkldnn, quantized, ...).
 CONVOLUTION_OPS = re.compile(r"conv(?!ert)|im2col|col2im|^aten::unfold")
+POOLING_OPS = re.compile(r"^(?!inductor::)\S*pool")
+FUSED_OPTIMIZER_OPS = re.compile(r"^aten::_fused_(sgd|adam|adamw|adagrad)")
 FORWARD_AD_OPS = re.compile(r"^aten::_make_dual|^aten::_unpack_dual")
 DISPATCH_KEYS = ("CPU", "CUDA", "AutogradCPU", "AutogradCUDA", "MkldnnCPU", "QuantizedCPU", "QuantizedCUDA",
                  "SparseCPU", "SparseCUDA")
@@ -46,7 +57,9 @@ DISPATCH_KEYS = ("CPU", "CUDA", "AutogradCPU", "AutogradCUDA", "MkldnnCPU", "Qua
 JIT_AUTOGRAD_OPS = ("aten::grad", "aten::backward", "aten::_make_dual", "aten::_unpack_dual")
 
 ADVICE = {"convolution": "a library convolution; write the sum yourself",
-          "autograd": "torch.autograd; derive the gradient by hand and compute it with sums"}
+          "autograd": "torch.autograd; derive the gradient by hand and compute it with sums",
+          "pooling": "a library pooling; take the maximum or the mean of each window yourself",
+          "optim": "torch.optim; write the update rule yourself"}
 
 
 
@@ -302,6 +315,25 @@ def _block_jit() -> None:
         torch.ops.aten.__dict__.pop(name, None)
 
 
+def _block_optimizers() -> None:
+    """Optimizer.__init__ on the class itself, and every function of torch.optim's modules wherever it is held."""
+    import inspect
+
+    import torch.optim
+    from torch.optim import optimizer as optimizer_module
+
+    def blocked_init(self, *args, **kwargs):
+        raise Blocked(f"torch.optim.{type(self).__name__}", "optim")
+
+    optimizer_module.Optimizer.__init__ = blocked_init
+    found = [(f"{module_name}.{name}", value) for module_name, module in list(sys.modules.items())
+             if module is not None and (module_name == "torch.optim" or module_name.startswith("torch.optim."))
+             for name, value in list(vars(module).items())
+             if inspect.isfunction(value) and value.__module__ == module_name]
+    _replace_everywhere({id(function): (function, _raiser(name, "optim")) for name, function in found})
+    _block_operators(FUSED_OPTIMIZER_OPS, "optim")
+
+
 def install(kinds) -> None:
     """Install the named blocks for the rest of this process (before any student code runs)."""
     unknown = set(kinds) - set(KINDS)
@@ -311,6 +343,10 @@ def install(kinds) -> None:
         _block_operators(CONVOLUTION_OPS, "convolution")
         _block_convolutions(_python_convolutions())
         _block_scipy_when_imported()
+    if "pooling" in kinds:
+        _block_operators(POOLING_OPS, "pooling")
+    if "optim" in kinds:
+        _block_optimizers()
     if "autograd" in kinds:
         _block_operators(FORWARD_AD_OPS, "autograd")
         _block_reverse_mode()

@@ -156,7 +156,12 @@ def _dropout_mlp() -> nn.Module:
                          nn.Dropout(0.5), nn.Linear(16, 10))
 
 
-ARCHITECTURES = {"tiny_cnn": _tiny_cnn, "dropout_mlp": _dropout_mlp}
+def _regression_mlp() -> nn.Module:
+    """The lecture's (Pintor's) MLP for a curve y(x): one input, one output. It takes no probe image."""
+    return nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 1))
+
+
+ARCHITECTURES = {"tiny_cnn": _tiny_cnn, "dropout_mlp": _dropout_mlp, "regression_mlp": _regression_mlp}
 
 
 def build(name: str, seed: int = 0) -> CourseModel:

@@ -675,3 +675,138 @@ def blur(x, kernel):
     return out
 '''}, expected={"blur": 3}, diagnosis="expected a ValueError"),
 ]
+
+
+# optimization's mistakes, each as one change to the reference function (or to its shared pooling helper).
+def optimization_with(function: str, *changes: tuple[str, str]) -> dict[str, str]:
+    import ast
+
+    from submissions import reference_source
+
+    source = reference_source("optimization")
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == function)
+    text = ast.get_source_segment(source, node)
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    return {function: text}
+
+
+CATALOGUE += [
+    Mistake("conv_output_size_without_padding", "optimization", optimization_with(
+        "conv2d", ("conv_output_size(height, kernel_h, stride_h, pad_h, dil_h)",
+                   "conv_output_size(height, kernel_h, stride_h, 0, dil_h)"),
+        ("conv_output_size(width, kernel_w, stride_w, pad_w, dil_w)",
+         "conv_output_size(width, kernel_w, stride_w, 0, dil_w)")),
+        expected={"conv2d": 0}, diagnosis="an output size without the padding"),
+    Mistake("conv2d_calls_the_library", "optimization", {"conv2d": '''
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if x.shape[1] % groups or x.shape[1] // groups != weight.shape[1]:
+        raise ValueError("groups must divide the input channels")
+    out = torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    if out.numel() == 0:
+        raise ValueError("empty output")
+    return out
+'''}, expected={"conv2d": 3}, diagnosis="which this check blocks",
+        notes="torch raises its own RuntimeError on the empty output, not the ValueError asked for"),
+    Mistake("pool_stride_one_by_default", "optimization", optimization_with(
+        "_pool_windows", ("_pair(kernel_size if stride is None else stride)", "_pair(1 if stride is None else stride)")),
+        expected={"max_pool2d": 0, "avg_pool2d": 0}, diagnosis="a default stride of 1",
+        notes="the shared helper: both pools take the stride from it"),
+    Mistake("max_pool_pads_with_zeros", "optimization", optimization_with(
+        "max_pool2d", ('float("-inf")', "0.0")),
+        expected={"max_pool2d": 1}, diagnosis="the padding filled with zeros"),
+    Mistake("average_excludes_the_padding", "optimization", {"avg_pool2d": '''
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    total = sum(_pool_windows(x, kernel_size, stride, padding, 0.0))
+    counts = sum(_pool_windows(torch.ones_like(x), kernel_size, stride, padding, 0.0))
+    return total / counts
+'''}, expected={"avg_pool2d": 1}, diagnosis="the padding left out of the average"),
+    Mistake("max_pool_calls_the_library", "optimization", {"max_pool2d": '''
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+'''}, expected={"max_pool2d": 2}, diagnosis="a library pooling"),
+    Mistake("momentum_buffer_from_zero", "optimization", optimization_with(
+        "sgd_step", ("buffer = grad.clone()", "buffer = torch.zeros_like(grad).add(grad, alpha=1 - dampening)")),
+        expected={"sgd_step": 2}, diagnosis="a momentum buffer started at zero"),
+    Mistake("nesterov_as_plain_momentum", "optimization", optimization_with(
+        "sgd_step", ("grad.add(buffer, alpha=momentum) if nesterov else buffer", "buffer")),
+        expected={"sgd_step": 2}, diagnosis="Nesterov ignored"),
+    Mistake("weight_decay_after_momentum", "optimization", {"sgd_step": '''
+def sgd_step(param, grad, buffer, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    if momentum == 0:
+        return param - lr * (grad + weight_decay * param), None
+    buffer = grad.clone() if buffer is None else momentum * buffer + (1 - dampening) * grad
+    direction = grad + momentum * buffer if nesterov else buffer
+    return param - lr * (direction + weight_decay * param), buffer
+'''}, expected={"sgd_step": 2}, diagnosis="the weight decay added after the momentum"),
+    Mistake("sgd_calls_torch_optim", "optimization", {"sgd_step": '''
+def sgd_step(param, grad, buffer, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    param = param.clone().requires_grad_()
+    optimizer = torch.optim.SGD([param], lr=lr, momentum=momentum, dampening=dampening,
+                                weight_decay=weight_decay, nesterov=nesterov)
+    if buffer is not None:
+        optimizer.state[param]["momentum_buffer"] = buffer.clone()
+    param.grad = grad.clone()
+    optimizer.step()
+    return param.detach(), optimizer.state[param].get("momentum_buffer")
+'''}, expected={"sgd_step": 3}, diagnosis="torch.optim"),
+    Mistake("adam_without_bias_correction", "optimization", optimization_with(
+        "adam_step", ("bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step",
+                      "bias_correction1, bias_correction2 = 1.0, 1.0")),
+        expected={"adam_step": 0}, diagnosis="no bias correction"),
+    Mistake("adam_step_counter_from_zero", "optimization", optimization_with(
+        "adam_step", ("step = state[\"step\"] + 1", "step = state[\"step\"]"),
+        ("return new_param, {\"step\": step,", "return new_param, {\"step\": step + 1,")),
+        expected={"adam_step": 0}, diagnosis="the step counter starting at 0"),
+    Mistake("adam_eps_inside_the_square_root", "optimization", optimization_with(
+        "adam_step", ("denom = (exp_avg_sq.sqrt() / bias_correction2 ** 0.5).add(eps)",
+                      "denom = (exp_avg_sq / bias_correction2 + eps).sqrt()")),
+        expected={"adam_step": 2}, diagnosis="eps inside the square root"),
+    Mistake("plateau_patience_off_by_one", "optimization", optimization_with(
+        "plateau_learning_rates", ("if bad_steps > patience:", "if bad_steps >= patience:")),
+        expected={"plateau_learning_rates": 0}, diagnosis="patience off by one"),
+    Mistake("plateau_threshold_ignored", "optimization", optimization_with(
+        "plateau_learning_rates",
+        ("return value < (best * (1 - threshold) if threshold_mode == \"rel\" else best - threshold)",
+         "return value < best"),
+        ("return value > (best * (1 + threshold) if threshold_mode == \"rel\" else best + threshold)",
+         "return value > best")),
+        expected={"plateau_learning_rates": 0}, diagnosis="the threshold ignored"),
+    Mistake("plateau_threshold_always_absolute", "optimization", optimization_with(
+        "plateau_learning_rates",
+        ("return value < (best * (1 - threshold) if threshold_mode == \"rel\" else best - threshold)",
+         "return value < best - threshold"),
+        ("return value > (best * (1 + threshold) if threshold_mode == \"rel\" else best + threshold)",
+         "return value > best + threshold")),
+        expected={"plateau_learning_rates": 2}, diagnosis="an absolute threshold where the mode is 'rel'",
+        notes="near a loss of 1 the two thresholds agree, so the public check passes"),
+    Mistake("plateau_cooldown_ignored", "optimization", optimization_with(
+        "plateau_learning_rates", ("cooldown_left, bad_steps = cooldown, 0", "bad_steps = 0")),
+        expected={"plateau_learning_rates": 3}, diagnosis="the cooldown ignored"),
+    Mistake("plateau_min_lr_ignored", "optimization", optimization_with(
+        "plateau_learning_rates", ("new_lr = max(lr * factor, min_lr)", "new_lr = lr * factor")),
+        expected={"plateau_learning_rates": 3}, diagnosis="min_lr ignored"),
+    Mistake("line_gradient_never_zeroed", "optimization", optimization_with(
+        "fit_line", ("        params.grad.zero_()\n", "")),
+        expected={"fit_line": 0}, diagnosis="the gradient never zeroed"),
+    Mistake("line_params_rebound", "optimization", optimization_with(
+        "fit_line", ("        with torch.no_grad():\n            params -= learning_rate * params.grad\n"
+                     "        params.grad.zero_()\n",
+                     "        params = (params - learning_rate * params.grad).detach().requires_grad_()\n")),
+        expected={"fit_line": 2}, diagnosis="`params = params - lr * grad`"),
+    Mistake("scheduler_stepped_before_the_optimizer", "optimization", optimization_with(
+        "train_module", ("        optimizer.step()\n        scheduler.step(loss.item())",
+                         "        scheduler.step(loss.item())\n        optimizer.step()")),
+        expected={"train_module": 0}, diagnosis="the scheduler stepped before the optimizer"),
+    # The window's span left out of the size (h taps, not d (h - 1) + 1), in code that sizes its zero buffer from
+    # the output it expects, so the slices never run off the end: a larger output comes back, not an IndexError.
+    Mistake("conv_output_size_without_dilation", "optimization", optimization_with(
+        "conv2d", ("conv_output_size(height, kernel_h, stride_h, pad_h, dil_h)",
+                   "conv_output_size(height, kernel_h, stride_h, pad_h)"),
+        ("conv_output_size(width, kernel_w, stride_w, pad_w, dil_w)", "conv_output_size(width, kernel_w, stride_w, pad_w)"),
+        ("padded = x.new_zeros(batch, channels, height + 2 * pad_h, width + 2 * pad_w)",
+         "padded = x.new_zeros(batch, channels, max(height + 2 * pad_h, stride_h * (out_h - 1) + dil_h * (kernel_h - 1) + 1),\n"
+         "                          max(width + 2 * pad_w, stride_w * (out_w - 1) + dil_w * (kernel_w - 1) + 1))")),
+        expected={"conv2d": 0}, diagnosis="an output size without the dilation"),
+]
