@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import uuid
 
 import pytest
@@ -160,7 +161,9 @@ def compute_convolution_at_position(i, j, img, kernel):
     result = grade_source(tmp_path, "convolution", source, limits=FAST)
     assert scores(result) == {"compute_convolution_at_position": 0, "apply_convolution": 5, "sobel_magnitude": 3}
     assert result.status == "timeout"
-    assert all("timed out after 3 s of CPU time while running `compute_convolution_at_position`" in t.message
+    # 3 s of CPU time; on a machine so busy that the loop gets less than a third of a core, the clock's cap first
+    assert all(re.search(r"timed out after (3 s of CPU time|9 s of waiting).* while running "
+                         r"`compute_convolution_at_position`", t.message)
                for t in result.tests if t.question == "compute_convolution_at_position")
 
 
@@ -202,7 +205,7 @@ def helper():
 ''')
     result = grade_source(tmp_path, "convolution", source, limits=Limits(call_timeout_s=3, load_timeout_s=5))
     assert result.score == 0 and result.status == "timeout"
-    assert "timed out after 5 s of CPU time while loading your code" in result.message
+    assert re.search(r"timed out after (5 s of CPU time|15 s of waiting).* while loading your code", result.message)
     assert result.duration_s < 30  # one load timeout, not one per test
 
 

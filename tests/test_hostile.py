@@ -88,7 +88,9 @@ def test_can_student_code_not_reach_a_server_on_the_graders_loopback(tmp_path):
     thread.join()
     server.close()
     assert not accepted
-    assert scores == FULL | {"sobel_magnitude": 1} and "ConnectionRefusedError" in messages
+    # refused on the way out: no IP socket at all (the seccomp filter), or none to reach (bwrap's network namespace)
+    assert scores == FULL | {"sobel_magnitude": 1}
+    assert "PermissionError" in messages or "ConnectionRefusedError" in messages, messages
 
 
 @needs_bwrap
