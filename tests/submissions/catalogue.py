@@ -675,3 +675,19 @@ def blur(x, kernel):
     return out
 '''}, expected={"blur": 3}, diagnosis="expected a ValueError"),
 ]
+CATALOGUE += [
+    # Issue 33, item 6: one random place, then every place in turn. The counts are uniform, the canvases are
+    # reproducible and differ per seed, but consecutive places are not independent (the sequence has period 12).
+    Mistake("canvas_places_in_turn", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    rows, cols = canvas_h - height + 1, canvas_w - width + 1
+    start = int(torch.randint(0, rows * cols, (1,), generator=generator))
+    canvas = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    for index in range(len(images)):
+        top, left = divmod((start + index) % (rows * cols), cols)
+        canvas[index, ..., top:top + height, left:left + width] = images[index]
+    return canvas
+'''}, expected={"place_on_canvas": 3}, diagnosis="not drawn independently"),
+]
