@@ -224,3 +224,192 @@ def test_is_a_library_loaded_before_the_block_refused_too():
                          env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("BLOCKED") == 4 and "RAN" not in run.stdout, run.stdout
+
+
+# -- item 2: backward formulas reached without the engine ---------------------------------------------------------
+NODE_WALK = '''
+def _backpropagate(output, grad_output, leaf):
+    """Call the recorded nodes of output's graph in topological order, as the engine would, without run_backward
+    (issue 33's 25-line walk)."""
+    order, seen = [], set()
+
+    def visit(node):
+        if node is None or id(node) in seen:
+            return
+        seen.add(id(node))
+        for following, _ in node.next_functions:
+            visit(following)
+        order.append(node)
+
+    visit(output.grad_fn)
+    grads = {id(output.grad_fn): grad_output}
+    for node in reversed(order):
+        incoming = grads.get(id(node))
+        if incoming is None:
+            continue
+        shape = tuple(node._input_metadata[0].shape)  # the engine sums a broadcast gradient down: so do we
+        incoming = incoming.sum_to_size(shape) if shape else incoming.sum()
+        if type(node).__name__ == "AccumulateGrad":
+            if node.variable is leaf:
+                return incoming
+            continue
+        outgoing = node(incoming)
+        for (following, _), grad in zip(node.next_functions, outgoing if isinstance(outgoing, tuple) else (outgoing,)):
+            if following is not None and grad is not None:
+                grads[id(following)] = grad if id(following) not in grads else grads[id(following)] + grad
+    return torch.zeros_like(leaf)
+'''
+NODE_WALK_GRADIENTS = {
+    "conv_gradients": {
+        "conv_gradient_wrt_input": NODE_WALK + '''
+
+def conv_gradient_wrt_input(dloss_dy, kernel):
+    h, w = kernel.shape
+    x = torch.zeros(dloss_dy.shape[0] + h - 1, dloss_dy.shape[1] + w - 1, dtype=dloss_dy.dtype,
+                    requires_grad=True)
+    rows, cols = dloss_dy.shape
+    y = sum(x[a:a + rows, b:b + cols] * kernel[a, b] for a in range(h) for b in range(w))
+    return _backpropagate(y, dloss_dy, x).detach()
+''',
+        "conv_gradient_wrt_kernel": '''
+def conv_gradient_wrt_kernel(dloss_dy, img):
+    h, w = img.shape[0] - dloss_dy.shape[0] + 1, img.shape[1] - dloss_dy.shape[1] + 1
+    kernel = torch.zeros(h, w, dtype=img.dtype, requires_grad=True)
+    rows, cols = dloss_dy.shape
+    y = sum(img[a:a + rows, b:b + cols] * kernel[a, b] for a in range(h) for b in range(w))
+    return _backpropagate(y, dloss_dy, kernel).detach()
+'''},
+    "deconvolution": {"blur_distance_gradient": NODE_WALK + '''
+
+def blur_distance_gradient(x, y, kernel):
+    x = x.detach().clone().requires_grad_()
+    half = kernel.shape[0] // 2
+    padded = torch.nn.functional.pad(x, (half, half))
+    blurred = sum(kernel[m] * padded[..., m:m + x.shape[-1]] for m in range(kernel.shape[0]))
+    loss = ((blurred - y) ** 2).sum() / y.shape[0]
+    return _backpropagate(loss, torch.ones((), dtype=x.dtype), x).detach()
+'''},
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(NODE_WALK_GRADIENTS))
+def test_does_a_gradient_from_calling_the_recorded_nodes_lose_its_question(tmp_path, assignment):
+    """Issue 33, item 2: the grad_fn nodes of a forward pass called one by one (the engine never runs) scored
+    4/4 on each of these questions; under the autograd block each call raises, so the question is lost."""
+    replacements = NODE_WALK_GRADIENTS[assignment]
+    result, messages = grade(tmp_path, assignment, replacements)
+    for question in replacements:
+        assert scores(result)[question] == 0, messages
+    assert "a backward formula autograd recorded" in messages and "derive the gradient by hand" in messages, messages
+
+
+BACKWARD_FORMULAS = NODE_WALK + '''
+import threading
+
+x, k = torch.rand(5, 6, dtype=torch.float64), torch.rand(3, 2, dtype=torch.float64)
+
+
+def _forward():
+    leaf = x.clone().requires_grad_()
+    return leaf, torch.nn.functional.conv2d(leaf[None, None], k[None, None])[0, 0]
+
+
+def node_called():
+    leaf, y = _forward()
+    return _backpropagate(y, torch.ones_like(y), leaf)
+
+
+def node_called_through_its_type():
+    leaf, y = _forward()
+    node = y.grad_fn
+    return type(node).__call__(node, torch.ones_like(y))
+
+
+def node_call_put_back_first():
+    leaf, y = _forward()
+    try:
+        del type(y.grad_fn).__call__
+    except TypeError:
+        pass
+    return y.grad_fn(torch.ones_like(y))
+
+
+def node_called_in_another_thread():
+    box = []
+    thread = threading.Thread(target=lambda: box.append(node_called()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+def node_torch_does_not_register():
+    leaf = x.clone().requires_grad_()
+    out = torch._foreach_mul([leaf], 3.0)[0]
+    return out.grad_fn(torch.ones_like(out))
+
+
+def convolution_backward_operator():
+    g = torch.ones(1, 1, 3, 5, dtype=torch.float64)
+    return torch.ops.aten.convolution_backward(g, x[None, None], k[None, None], None, [1, 1], [0, 0], [1, 1],
+                                               False, [0, 0], 1, [True, False, False])[0]
+
+
+def python_backward_decomposition():
+    from torch._decomp import decompositions
+    return decompositions._softmax_backward_data(torch.ones(3), torch.softmax(x[0, :3], 0).float(), 0,
+                                                 torch.float32)
+
+
+def func_vjp():
+    return torch.func.vjp(lambda a: (a * a).sum(), x)[1](torch.ones((), dtype=torch.float64))[0]
+
+
+def func_grad():
+    return torch.func.grad(lambda a: (a * a).sum())(x)
+
+
+def func_jacrev():
+    return torch.func.jacrev(lambda a: (a * a).sum())(x)
+
+
+def custom_function_node_applied():
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            return torch.nn.functional.conv2d(grad[None, None], k[None, None], padding=2)[0, 0][:5, :6]
+
+    return Square.apply(x.clone().requires_grad_()).grad_fn.apply(torch.ones_like(x))
+
+
+def forward_only():
+    return torch.nn.functional.conv2d(x[None, None], k[None, None])[0, 0] * 2
+'''
+FORMULA_PATHS = ["node_called", "node_called_through_its_type", "node_call_put_back_first",
+                 "node_called_in_another_thread", "node_torch_does_not_register", "convolution_backward_operator",
+                 "python_backward_decomposition", "func_vjp", "func_grad", "func_jacrev",
+                 "custom_function_node_applied"]
+
+
+def test_is_every_way_to_a_recorded_backward_formula_blocked(tmp_path):
+    """Calling a node (its type's __call__, after trying to delete the block, in another thread, a node torch
+    does not register), the backward operators and torch's Python decompositions of them, torch.func, and a
+    Python node's apply: each raises under the autograd block; the forward pass still runs."""
+    path = tmp_path / "formulas.py"
+    path.write_text("import torch\n" + BACKWARD_FORMULAS)
+    with StudentCode(load_submission(path), limits=LIMITS) as student:
+        for name in FORMULA_PATHS + ["forward_only"]:  # unblocked, each really computes something
+            assert student.call(name).value is not None, name
+        assert student.call("forward_only", blocks=("autograd",)).value is not None
+        for name in FORMULA_PATHS:
+            with pytest.raises(StudentException) as raised:
+                student.call(name, blocks=("autograd",))
+            if name == "node_called_in_another_thread":  # blocked in the thread: the caller finds no answer
+                assert "IndexError" in str(raised.value), str(raised.value)
+                continue
+            assert raised.value.blocked is not None and "is blocked while grading" in str(raised.value), (
+                name, str(raised.value))

@@ -19,15 +19,29 @@ worker cannot take it away:
   module's attributes (_block_other_libraries). Around that: the files of such a module cannot be opened or
   run and its compiled code cannot be loaded (an audit hook), no other program can be started (a fresh
   interpreter has no blocks), and gc's walks over all objects are refused.
-- **autograd**: reverse mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``),
-  so an engine saved anywhere or made anew is blocked too; forward mode by the ``_make_dual`` operator
-  (``torch.func.jvp``, ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and
-  ``aten::backward`` cannot run.
+- **autograd**: no backward formula of autograd's may run, by any way to it, not only the engine. Reverse
+  mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``), so an engine saved
+  anywhere or made anew is blocked too, and with it everything built on it (``torch.autograd.grad``,
+  ``torch.func.grad``/``vjp``/``jacrev``, functorch, ``torch.autograd.functional``, hooks, compiled
+  autograd, AOTAutograd's tracing); forward mode by the ``_make_dual`` operator (``torch.func.jvp``,
+  ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and ``aten::backward`` cannot
+  run. A graph's recorded nodes cannot be called either (``y.grad_fn(grad)``, a walk down
+  ``next_functions``): every C++ node type (the 650-odd in ``torch._C._functions``, the generated
+  ``ConvolutionBackward0`` and its kind, and the generic ``CppFunction`` of nodes torch does not register) is
+  an immutable extension type, so its ``Py_TPFLAGS_IMMUTABLETYPE`` flag is lifted through ctypes just long
+  enough to set a ``__call__`` that raises, then put back: nothing can delete or reset it, in any thread.
+  Python nodes (``BackwardCFunction.apply``), the dispatcher's backward operators (``aten::*_backward``,
+  ``convolution_backward``) and torch's Python decompositions of them (``torch._decomp``) raise too. The graph
+  is still recorded (a node's saved tensors can be read: they are the function's own inputs).
 
 A blocked call raises RuntimeError with ``BLOCKED`` in its message. The grader never trusts a worker's word
 that nothing was blocked: a check passes only when the right values come back with the blocks in place.
-What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem) or this
-module's own objects; a compiled function (C or Cython) of a library outside the allow-list that was loaded
+What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem: the same ctypes
+that sets the node types' ``__call__`` could put the original back) or this module's own objects; a node type
+from a C++ extension loaded after the block (none of the course's), or a node of a kind torch does not register
+if its generic type is not the one a foreach node gets; the backward of one of torch's own Python
+``autograd.Function`` classes called as a plain function (``SomeFunction.backward(ctx, grad)``: none is a
+convolution); a compiled function (C or Cython) of a library outside the allow-list that was loaded
 *before* the block and is still held somewhere other than a module (the worker installs its blocks before any
 student code runs, so only torch's own imports come first: dill, tqdm and cuda's bindings, none a
 convolution); a library installed outside site-packages (its import is refused, but its files can be read);
@@ -233,8 +247,9 @@ def _blocked_module_type():
     return BlockedModule
 
 
-def _blocked_code(function, call: str):
-    """A code object for ``function`` that raises Blocked, with its free variables (so that it can be set)."""
+def _blocked_code(function, call: str, raise_blocked=None):
+    """A code object for ``function`` that raises Blocked (``raise_blocked()``, by default the allow-list's
+    refusal of ``call``), with the function's free variables, so that it can be set as its ``__code__``."""
     import types
 
     names = function.__code__.co_freevars
@@ -247,8 +262,9 @@ def _blocked_code(function, call: str):
         outer = next(c for c in compile(source, f"<blocked {call}>", "exec").co_consts if isinstance(c, types.CodeType))
     inner = next(const for const in outer.co_consts if isinstance(const, types.CodeType))
 
-    def raise_blocked():
-        raise _refused(call)
+    if raise_blocked is None:
+        def raise_blocked():
+            raise _refused(call)
 
     return inner.replace(co_consts=tuple(raise_blocked if const == "__RAISER__" else const
                                          for const in inner.co_consts))
@@ -336,7 +352,8 @@ def _block_other_libraries() -> None:
     blocked_module = _blocked_module_type()
     seen: set = set()
     for name, module in list(sys.modules.items()):
-        if allowed(name) or not isinstance(module, types.ModuleType) or isinstance(module, blocked_module):
+        if (allowed(name) or not isinstance(module, types.ModuleType) or isinstance(module, blocked_module)
+                or object.__getattribute__(module, "__dict__") is globals()):  # never the blocks themselves
             continue
         _disable_functions(module, seen)
         try:
@@ -475,6 +492,103 @@ def _block_jit() -> None:
         torch.ops.aten.__dict__.pop(name, None)
 
 
+# Operators that are a backward formula themselves (aten::convolution_backward, threshold_backward, ...).
+BACKWARD_OPS = re.compile(r"backward")
+IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE
+
+
+def _flags_word(kind: type):
+    """The ``tp_flags`` word of a type, as a ctypes value that can be written (None if the layout is unknown)."""
+    import ctypes
+
+    for index in range(16, 32):  # tp_flags follows tp_call, tp_str, getattro, setattro, as_buffer
+        word = ctypes.c_ulong.from_address(id(kind) + index * ctypes.sizeof(ctypes.c_void_p))
+        if word.value == kind.__flags__ and ctypes.c_ulong.from_address(
+                id(int) + index * ctypes.sizeof(ctypes.c_void_p)).value == int.__flags__:
+            return word
+    return None
+
+
+def _set_call(kind: type, call) -> bool:
+    """``kind.__call__ = call`` on an immutable extension type: its flag is lifted for the write and put back, so
+    that nothing can set or delete ``__call__`` afterwards."""
+    import ctypes
+
+    word = _flags_word(kind)
+    if word is None:
+        return False
+    original = word.value
+    word.value = original & ~IMMUTABLE_TYPE
+    try:
+        type.__setattr__(kind, "__call__", call)
+    finally:
+        word.value = original
+        ctypes.pythonapi.PyType_Modified(ctypes.py_object(kind))
+    return True
+
+
+def _node_types() -> list[type]:
+    """Every Python type of a C++ autograd node: those torch registers (``torch._C._functions``: the generated
+    ``*Backward0`` classes, AccumulateGrad, ...) and the generic ``CppFunction`` of a node it does not register,
+    which torch makes the first time it wraps one (a foreach operator's node does)."""
+    import torch
+
+    kinds = {value for value in vars(torch._C._functions).values() if isinstance(value, type)}
+    try:
+        with torch.enable_grad():
+            probe = torch._foreach_add([torch.zeros(1, requires_grad=True)], 1)[0].grad_fn
+        if probe is not None:
+            kinds.add(type(probe))
+    except Exception:  # noqa: BLE001 (a torch without that node: the registered types are still covered)
+        pass
+    return sorted(kinds, key=lambda kind: kind.__name__)
+
+
+def _block_backward_formulas() -> int:
+    """Calling a recorded node (``y.grad_fn(grad)``, ``next_functions``) runs its backward formula without the
+    engine: every node type's ``__call__`` raises; Python nodes (``BackwardCFunction.apply``) too; and the
+    operators that are backward formulas (``aten::*_backward``) are blocked in the dispatcher."""
+    import torch.autograd.function
+
+    def call(self, *args, **kwargs):
+        raise Blocked(f"calling {type(self).__name__} (a backward formula autograd recorded)", "autograd")
+
+    count = sum(_set_call(kind, call) for kind in _node_types())
+    node = torch.autograd.function.BackwardCFunction
+    for name in ("apply", "apply_boxed"):
+        function = vars(node).get(name)
+        if function is not None and hasattr(function, "__code__"):
+            def raise_blocked(_name=name):
+                raise Blocked(f"BackwardCFunction.{_name} (a backward formula autograd recorded)", "autograd")
+
+            function.__code__ = _blocked_code(function, name, raise_blocked)
+    _block_operators(BACKWARD_OPS, "autograd")
+    _block_python_backward_formulas()
+    return count
+
+
+def _block_python_backward_formulas() -> None:
+    """torch's Python decompositions of backward operators (``torch._decomp``: softmax, nll_loss, batch_norm,
+    ... backward) are formulas too: each function, and every wrapper around it, raises."""
+    import types
+
+    try:
+        import torch._decomp.decompositions as decompositions
+    except ImportError:
+        return
+
+    def raise_blocked():
+        raise Blocked("a backward decomposition of torch._decomp", "autograd")
+
+    for name, value in list(vars(decompositions).items()):
+        while "backward" in name and isinstance(value, types.FunctionType):
+            try:
+                value.__code__ = _blocked_code(value, name, raise_blocked)
+            except (ValueError, TypeError):
+                pass
+            value = getattr(value, "__wrapped__", None)
+
+
 def install(kinds) -> None:
     """Install the named blocks for the rest of this process (before any student code runs)."""
     unknown = set(kinds) - set(KINDS)
@@ -486,6 +600,7 @@ def install(kinds) -> None:
     if "autograd" in kinds:
         _block_operators(FORWARD_AD_OPS, "autograd")
         _block_reverse_mode()
+        _block_backward_formulas()
         _block_jit()
     if "convolution" in kinds:  # last: the autograd block reads a type's dict through gc, which this refuses
         _block_other_libraries()
