@@ -24,8 +24,8 @@ worker cannot take it away:
   anywhere or made anew is blocked too, and with it everything built on it (``torch.autograd.grad``,
   ``torch.func.grad``/``vjp``/``jacrev``, functorch, ``torch.autograd.functional``, hooks, compiled
   autograd, AOTAutograd's tracing); forward mode by the ``_make_dual`` operator (``torch.func.jvp``,
-  ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and ``aten::backward`` cannot
-  run. A graph's recorded nodes cannot be called either (``y.grad_fn(grad)``, a walk down
+  ``jacfwd``, ``forward_ad``); nothing can be compiled to TorchScript or run by it, nor
+  can the JIT's own ``aten::grad`` and ``aten::backward``. A graph's recorded nodes cannot be called either (``y.grad_fn(grad)``, a walk down
   ``next_functions``): every C++ node type (the 650-odd in ``torch._C._functions``, the generated
   ``ConvolutionBackward0`` and its kind, and the generic ``CppFunction`` of nodes torch does not register) is
   an immutable extension type, so its ``Py_TPFLAGS_IMMUTABLETYPE`` flag is lifted through ctypes just long
@@ -490,6 +490,11 @@ def _block_jit() -> None:
         setattr(torch._C, name, lookup)
     for name in ("grad", "backward", "_make_dual", "_unpack_dual"):  # packets torch may have cached already
         torch.ops.aten.__dict__.pop(name, None)
+    # Nor may anything be compiled to TorchScript: torch.func's jvp scripts torch's backward decompositions on
+    # first use, which would otherwise fail on their blocked code with an unrelated OSError.
+    script = getattr(torch.jit, "script", None)
+    if script is not None and hasattr(script, "__code__"):
+        script.__code__ = _blocked_code(script, "torch.jit.script", blocked)
 
 
 # Operators that are a backward formula themselves (aten::convolution_backward, threshold_backward, ...).
