@@ -129,6 +129,8 @@ CANVAS_WRAPPED = ("the item wrapped around the border (torch.roll): the canvas i
 CANVAS_LAST_PLACE_MISSED = ("the last row or column never used: torch.randint(low, high) excludes high, so the top "
                             "row is torch.randint(0, H - h + 1, ...)")
 CANVAS_ONE_PLACE_PER_BATCH = "one place for the whole batch: draw a position for each image"
+CANVAS_NOT_INDEPENDENT = ("places not drawn independently: each image's place follows from the ones before it (taken "
+                          "in turn, or with a period); draw a new random top and left for every image")
 SEED_IGNORED = ("the random source ignored: draw from the generator (or the seed) you are given, not from torch's "
                 "global random state, so the same seed gives the same result")
 WEIGHTS_UPDATED = ("the model's weights changed: the optimizer must move the image only "

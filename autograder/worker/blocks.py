@@ -11,9 +11,14 @@ worker cannot take it away:
   on purpose: nothing in Python refers to it, so nothing can destroy it. Dispatch modes switched off,
   other threads, ``inference_mode`` and direct ``torch.ops`` calls all reach the same kernels. numpy's
   convolve/correlate (and its ``sliding_window_view``, its ``unfold``) and torch's own Python
-  decompositions of ``unfold``/``im2col`` are replaced in every module that holds them; scipy.signal's
-  and scipy.ndimage's convolutions likewise, as soon as either is imported (again, too), by a finder that
-  an audit hook keeps first on ``sys.meta_path``.
+  decompositions of ``unfold``/``im2col`` are replaced in every module that holds them.
+  Beyond torch and numpy the block is an allow-list, not a list of names: torch, numpy, the standard library
+  and what torch itself needs (ALLOWED_PACKAGES) may be used; every other installed module is refused as a
+  whole (scipy, sympy, and dill and tqdm, which torch loads), whether it was loaded before the block or is
+  imported after it, at the submission's top level or inside a function, or reached through another
+  module's attributes (_block_other_libraries). Around that: the files of such a module cannot be opened or
+  run and its compiled code cannot be loaded (an audit hook), no other program can be started (a fresh
+  interpreter has no blocks), and gc's walks over all objects are refused.
 - **pooling**: every pooling operator torch registers (``aten::max_pool*``, ``max_pool2d_with_indices``,
   ``avg_pool*``, the adaptive, fractional and unpooling ones, mkldnn and quantized), found by name in the
   dispatcher's list as the convolutions are, blocked the same way.
@@ -23,18 +28,34 @@ worker cannot take it away:
   replaced wherever they are held, and the fused operators (``aten::_fused_adam_``, ...) in the dispatcher. A
   module of ``torch.optim`` reloaded by hand (``importlib.reload``) gives its functions back: that is beyond an
   in-process check, and the values are still compared with the reference.
-- **autograd**: reverse mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``),
-  so an engine saved anywhere or made anew is blocked too; forward mode by the ``_make_dual`` operator
-  (``torch.func.jvp``, ``jacfwd``, ``forward_ad``); TorchScript and the JIT's own ``aten::grad`` and
-  ``aten::backward`` cannot run.
+- **autograd**: no backward formula of autograd's may run, by any way to it, not only the engine. Reverse
+  mode is blocked on the engine's type (``torch._C._ImperativeEngine.run_backward``), so an engine saved
+  anywhere or made anew is blocked too, and with it everything built on it (``torch.autograd.grad``,
+  ``torch.func.grad``/``vjp``/``jacrev``, functorch, ``torch.autograd.functional``, hooks, compiled
+  autograd, AOTAutograd's tracing); forward mode by the ``_make_dual`` operator (``torch.func.jvp``,
+  ``jacfwd``, ``forward_ad``); nothing can be compiled to TorchScript or run by it, nor
+  can the JIT's own ``aten::grad`` and ``aten::backward``. A graph's recorded nodes cannot be called either (``y.grad_fn(grad)``, a walk down
+  ``next_functions``): every C++ node type (the 650-odd in ``torch._C._functions``, the generated
+  ``ConvolutionBackward0`` and its kind, and the generic ``CppFunction`` of nodes torch does not register) is
+  an immutable extension type, so its ``Py_TPFLAGS_IMMUTABLETYPE`` flag is lifted through ctypes just long
+  enough to set a ``__call__`` that raises, then put back: nothing can delete or reset it, in any thread.
+  Python nodes (``BackwardCFunction.apply``), the dispatcher's backward operators (``aten::*_backward``,
+  ``convolution_backward``) and torch's Python decompositions of them (``torch._decomp``) raise too. The graph
+  is still recorded (a node's saved tensors can be read: they are the function's own inputs).
 
 A blocked call raises RuntimeError with ``BLOCKED`` in its message. The grader never trusts a worker's word
 that nothing was blocked: a check passes only when the right values come back with the blocks in place.
-What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem), rewrites
-this module's own objects, or gets a scipy compiled module (``_sigtools``) anew without this module's finder:
-loaded by hand (``importlib.util.module_from_spec``), or imported again after taking the finder off
-``sys.meta_path`` (Python hands out a compiled module it has loaded before without an audit event); such code is beyond any in-process check, and the values it returns are still
-compared with the reference.
+What this cannot stop is code that rewrites the interpreter's memory (ctypes, /proc/self/mem: the same ctypes
+that sets the node types' ``__call__`` could put the original back) or this module's own objects; a node type
+from a C++ extension loaded after the block (none of the course's), or a node of a kind torch does not register
+if its generic type is not the one a foreach node gets; the backward of one of torch's own Python
+``autograd.Function`` classes called as a plain function (``SomeFunction.backward(ctx, grad)``: none is a
+convolution); a compiled function (C or Cython) of a library outside the allow-list that was loaded
+*before* the block and is still held somewhere other than a module (the worker installs its blocks before any
+student code runs, so only torch's own imports come first: dill, tqdm and cuda's bindings, none a
+convolution); a library installed outside site-packages (its import is refused, but its files can be read);
+and a student who copies a library's source into the notebook (that is their code now). Such code is beyond any
+in-process check, and the values it returns are still compared with the reference.
 """
 
 from __future__ import annotations
@@ -66,8 +87,8 @@ ADVICE = {"convolution": "a library convolution; write the sum yourself",
 class Blocked(RuntimeError):
     """A blocked call: ``call`` names what was called, ``kind`` which block stopped it (one of KINDS)."""
 
-    def __init__(self, call: str, kind: str):
-        super().__init__(f"{call} is {BLOCKED}: it is {ADVICE[kind]}")
+    def __init__(self, call: str, kind: str, why: str | None = None):
+        super().__init__(f"{call} is {BLOCKED}: it is {why or ADVICE[kind]}")
         self.call, self.kind = call, kind
 
 
@@ -161,108 +182,277 @@ def _python_convolutions() -> list[tuple[str, object]]:
     return found
 
 
-def _scipy_convolutions() -> list[tuple[str, object]]:
-    """scipy.signal's and scipy.ndimage's convolutions and the C functions under them (imports both)."""
-    import importlib
-
-    # From sys.modules, not the packages' attributes: a module loaded again is there before its package's is set.
-    scipy_signal, _sigtools = (importlib.import_module(name) for name in ("scipy.signal", "scipy.signal._sigtools"))
-    scipy_ndimage, _nd_image = (importlib.import_module(name) for name in ("scipy.ndimage", "scipy.ndimage._nd_image"))
-
-    found = [(f"scipy.signal.{name}", getattr(scipy_signal, name)) for name in
-             ("convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve")]
-    found += [(f"scipy.ndimage.{name}", getattr(scipy_ndimage, name)) for name in
-              ("convolve", "correlate", "convolve1d", "correlate1d")]
-    found += [(f"scipy.signal._sigtools.{name}", getattr(_sigtools, name)) for name in dir(_sigtools)
-              if re.search("conv|correl", name)]
-    found += [(f"scipy.ndimage._nd_image.{name}", getattr(_nd_image, name)) for name in dir(_nd_image)
-              if re.search("correl", name)]
-    return [(name, function) for name, function in found
-            if not getattr(function, "__name__", "").startswith("blocked_")]
-
-
 def _block_convolutions(found: list[tuple[str, object]]) -> None:
     _replace_everywhere({id(function): (function, _raiser(name, "convolution")) for name, function in found})
 
 
-# scipy's two packages of convolutions: blocked when they are imported, not imported up front (see below).
-SCIPY_PACKAGES = ("scipy.signal", "scipy.ndimage")
+# -- the convolution block's allow-list of modules -----------------------------------------------------------
+# What an implement-it-yourself check may use: torch and numpy (their arithmetic, indexing, matmul, FFT,
+# as_strided; their convolutions are blocked above), the standard library, and what torch needs to run at all.
+# Anything else installed (scipy, sympy, dill, tqdm, opencv, ...) is refused as a whole, whatever its functions
+# are called: no list of forbidden names to keep up to date.
+ALLOWED_PACKAGES = frozenset({
+    "torch", "numpy",
+    "torchgen", "typing_extensions", "cuda", "nvidia",  # torch's own: code generator, typing, CUDA bindings, libraries
+    "autograder",  # the worker's own package: the grader, not a library
+    "__main__", "__mp_main__", "cython_runtime",  # the program itself; Cython's runtime, shared by compiled code
+})
+# What the import system reads from a module: a refused module still answers these.
+MODULE_DUNDERS = frozenset({"__name__", "__spec__", "__path__", "__loader__", "__package__", "__file__",
+                            "__class__", "__doc__"})
+PROGRAM_EVENTS = ("os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen", "os.startfile",
+                  "pty.spawn")
 
 
-def _in_scipy_packages(name: str) -> bool:
-    return any(name == package or name.startswith(package + ".") for package in SCIPY_PACKAGES)
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
 
 
-def _block_scipy_when_imported() -> None:
-    """Replace scipy's convolutions whenever a module of scipy.signal or scipy.ndimage is loaded.
+OUTSIDE = ("outside torch, numpy and the standard library, all that an implement-it-yourself check allows; "
+           "write the sum yourself")
 
-    Not by importing scipy here: that import is 0.8 s of a blocked worker's 2.4 s start (benchmarks/startup.py),
-    paid by every submission, and most never import scipy. We write our own finder because importlib has no
-    "after this module loads" hook: a finder first on ``sys.meta_path`` wraps the loader of each module of the
-    two packages, and once the outermost load is done the convolutions are replaced wherever they are held,
-    before the import returns to the code that asked for it. A module deleted from ``sys.modules`` and
-    imported again (which would give the library's own functions back) goes through the same finder.
-    An audit hook, which no Python code can remove, refuses any import of those modules while that finder
-    is not first on ``sys.meta_path`` (all but a compiled module loaded before, for which Python raises no
-    event).
+
+def _refused(call: str) -> Blocked:
+    return Blocked(call, "convolution", OUTSIDE)
+
+
+class BlockedName:
+    """What a refused module hands out: each attribute is another BlockedName; calling one raises Blocked."""
+
+    def __init__(self, name: str):
+        object.__setattr__(self, "_blocked_name", name)
+
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        return BlockedName(f"{object.__getattribute__(self, '_blocked_name')}.{attribute}")
+
+    def __call__(self, *args, **kwargs):
+        raise _refused(object.__getattribute__(self, "_blocked_name"))
+
+    def __mro_entries__(self, bases):  # a class derived from a refused library's class
+        raise _refused(object.__getattribute__(self, "_blocked_name"))
+
+    def __repr__(self) -> str:
+        return f"<{object.__getattribute__(self, '_blocked_name')}: blocked while grading>"
+
+
+def _module_name(module) -> str:
+    return object.__getattribute__(module, "__dict__").get("__name__", "?")
+
+
+def _blocked_module_type():
+    import types
+
+    class BlockedModule(types.ModuleType):
+        """A module outside the allow-list: what the import system reads, and nothing else (a stub made by the
+        finder answers every other name with a BlockedName; a real module loaded before raises)."""
+
+        def __getattribute__(self, attribute: str):
+            if attribute in MODULE_DUNDERS:
+                return types.ModuleType.__getattribute__(self, attribute)
+            if object.__getattribute__(self, "__dict__").get("__blocked_stub__"):  # holds nothing of the library
+                if attribute.startswith("__") and attribute.endswith("__"):
+                    return types.ModuleType.__getattribute__(self, attribute)
+                return BlockedName(f"{_module_name(self)}.{attribute}")
+            raise _refused(f"{_module_name(self)}.{attribute}")
+
+    return BlockedModule
+
+
+def _blocked_code(function, call: str, raise_blocked=None):
+    """A code object for ``function`` that raises Blocked (``raise_blocked()``, by default the allow-list's
+    refusal of ``call``), with the function's free variables, so that it can be set as its ``__code__``."""
+    import types
+
+    names = function.__code__.co_freevars
+    source = "def outer():\n" + "".join(f"    {name} = None\n" for name in names)
+    source += "    def blocked(*args, **kwargs):\n"
+    source += ("        " + ", ".join(names) + "\n") if names else ""
+    source += "        '__RAISER__'()\n    return blocked\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "'str' object is not callable": that constant is replaced below
+        outer = next(c for c in compile(source, f"<blocked {call}>", "exec").co_consts if isinstance(c, types.CodeType))
+    inner = next(const for const in outer.co_consts if isinstance(const, types.CodeType))
+
+    if raise_blocked is None:
+        def raise_blocked():
+            raise _refused(call)
+
+    return inner.replace(co_consts=tuple(raise_blocked if const == "__RAISER__" else const
+                                         for const in inner.co_consts))
+
+
+def _disable_functions(module, seen: set) -> None:
+    """Every Python function and method defined in ``module`` raises Blocked, wherever it is held."""
+    import types
+
+    name = _module_name(module)
+
+    def disable(value, where: str) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        if isinstance(value, property):
+            for part in (value.fget, value.fset, value.fdel):
+                if part is not None:
+                    disable(part, where)
+        elif isinstance(value, types.FunctionType) and getattr(value, "__module__", None) == name:
+            try:
+                value.__code__ = _blocked_code(value, where)
+            except (ValueError, TypeError):
+                pass
+        elif isinstance(value, type) and getattr(value, "__module__", None) == name:
+            for attribute, member in list(vars(value).items()):
+                disable(member, f"{where}.{attribute}")
+
+    for attribute, value in list(object.__getattribute__(module, "__dict__").items()):
+        disable(value, f"{name}.{attribute}")
+
+
+def _site_folders() -> list[str]:
+    """The folders third-party packages are installed in (site-packages, dist-packages), resolved."""
+    import os
+    import site
+
+    folders = set(site.getsitepackages()) | {site.getusersitepackages()}
+    folders |= {entry for entry in sys.path if isinstance(entry, str)
+                and entry.rstrip("/").endswith(("site-packages", "dist-packages"))}
+    return sorted({os.path.realpath(folder) for folder in folders if folder}, key=len, reverse=True)
+
+
+def _outside_allow_list(path: str, site_folders: list[str]) -> bool:
+    """Whether the resolved ``path`` lies in an installed package that is not on the allow-list."""
+    for folder in site_folders:
+        if path.startswith(folder + "/"):
+            parts = [part for part in path[len(folder) + 1:].split("/") if part]
+            if parts and parts[0] == "__pycache__":
+                parts = parts[1:]
+            return bool(parts) and _top(parts[0].split("-", 1)[0]) not in ALLOWED_PACKAGES
+    return False
+
+
+def _block_other_libraries() -> None:
+    """Refuse every module outside the allow-list, loaded before this block or after, however it is reached.
+
+    - loaded before (torch loads dill and tqdm; a template may load more): the module's class becomes
+      BlockedModule, so any attribute of it, from whichever module holds it, raises; its Python functions and
+      methods get a code that raises, so a reference taken before (``torch.hub.tqdm``) is dead too;
+    - imported later, at the top of the submission or inside a function: a finder first on ``sys.meta_path``
+      hands out a stub whose every name raises Blocked when called (``from scipy.signal import upfirdn`` loads;
+      calling ``upfirdn`` raises), so the feedback names the call;
+    - around the finder: an audit hook, which no Python code can remove, refuses an import statement for such a
+      module while the finder is not first, the loading of its compiled code (``_imp.create_dynamic``, ctypes),
+      the opening or running of its files (``importlib.util.module_from_spec``, a copy), and the starting of
+      another program (a fresh interpreter has no blocks);
+    - gc's walks over all objects (a way to functions no module names any more) are refused (_block_gc_walks).
     """
     import importlib.abc
+    import importlib.machinery
+    import os
+    import types
 
-    loading = [0]  # nested loads of the two packages in progress: replace once the outermost is done
+    machinery = {_top(type(hook).__module__) for hook in sys.meta_path if isinstance(type(hook).__module__, str)}
+    machinery |= {_top(getattr(hook, "__module__", "") or "") for hook in sys.path_hooks}
 
-    class BlockingLoader(importlib.abc.Loader):
-        def __init__(self, inner):
-            self.inner = inner
+    def allowed(name: str) -> bool:
+        top = _top(name)
+        return (top in ALLOWED_PACKAGES or top in sys.stdlib_module_names or top in sys.builtin_module_names
+                or top in machinery or top.startswith(("_sysconfigdata", "_cython_")))
 
+    blocked_module = _blocked_module_type()
+    seen: set = set()
+    for name, module in list(sys.modules.items()):
+        if (allowed(name) or not isinstance(module, types.ModuleType) or isinstance(module, blocked_module)
+                or object.__getattribute__(module, "__dict__") is globals()):  # never the blocks themselves
+            continue
+        _disable_functions(module, seen)
+        try:
+            module.__class__ = blocked_module
+        except TypeError:
+            sys.modules.pop(name, None)  # a module type of its own: at least no import hands it out again
+
+    class StubLoader(importlib.abc.Loader):
         def create_module(self, spec):
-            return self.inner.create_module(spec)
+            module = blocked_module(spec.name)
+            object.__getattribute__(module, "__dict__").update(__blocked_stub__=True, __path__=[])  # a package: its submodules are stubs too
+            return module
 
         def exec_module(self, module):
-            loading[0] += 1
-            try:
-                self.inner.exec_module(module)
-            finally:
-                loading[0] -= 1
-            if loading[0] == 0:
-                loading[0] += 1
-                try:
-                    _block_convolutions(_scipy_convolutions())
-                finally:
-                    loading[0] -= 1
+            pass
 
-        def __getattr__(self, name):  # get_code, is_package, resource readers: the library's own loader's
-            if name == "inner":  # not set yet (a copy being made): no endless lookup
-                raise AttributeError(name)
-            return getattr(self.inner, name)
-
-    class BlockingFinder(importlib.abc.MetaPathFinder):
+    class RefusingFinder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if not _in_scipy_packages(name):
-                return None
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(name, path, target)
-                if spec is not None:
-                    if spec.loader is not None:
-                        spec.loader = BlockingLoader(spec.loader)
-                    return spec
-            return None
+            return None if allowed(name) else importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
 
-    finder = BlockingFinder()
+    finder = RefusingFinder()
     sys.meta_path.insert(0, finder)
+    site_folders = _site_folders()
+    system_libraries = tuple(os.path.realpath(folder) + "/" for folder in
+                             ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+                              os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(os.__file__))))
+
+    def outside(path) -> bool:
+        try:
+            return _outside_allow_list(os.path.realpath(os.fsdecode(path)), site_folders)
+        except (TypeError, ValueError, OSError):
+            return False
+
+    def library_refused(path) -> bool:
+        text = os.fsdecode(path)
+        if "/" not in text:
+            return False  # found on the system's own search path
+        resolved = os.path.realpath(text)
+        return outside(resolved) or not resolved.startswith(system_libraries + tuple(f + "/" for f in site_folders))
 
     def guard(event: str, args: tuple) -> None:
-        # Raised for every module Python finds and loads (import statements and importlib.import_module), but
-        # not when it hands out a compiled module again from its own cache: see the module's docstring.
-        if event == "import" and _in_scipy_packages(str(args[0])):
-            if not sys.meta_path or sys.meta_path[0] is not finder:
-                raise Blocked(f"importing {args[0]} while the grader's watch on scipy's convolutions was moved off "
-                              "sys.meta_path", "convolution")
+        if event == "import":
+            name, path = str(args[0]), args[1]
+            if name in ("gc", "_imp"):  # loaded anew, they would not have the blocks below
+                raise Blocked(f"loading {name} anew", "convolution", OUTSIDE)
+            if path is not None and (not allowed(name) or outside(path)):  # compiled code, from a file
+                raise _refused(f"loading {os.fsdecode(path)}")
+            if path is None and not allowed(name) and (not sys.meta_path or sys.meta_path[0] is not finder):
+                raise _refused(f"importing {name} past the grader's finder")
+        elif event == "open" and isinstance(args[0], (str, bytes, os.PathLike)) and outside(args[0]):
+            raise _refused(f"opening {os.fsdecode(args[0])}")
+        elif event == "exec" and isinstance(args[0], types.CodeType) and outside(args[0].co_filename):
+            raise _refused(f"running {args[0].co_filename}")
+        elif event == "ctypes.dlopen" and isinstance(args[0], (str, bytes)) and library_refused(args[0]):
+            raise _refused(f"loading the library {os.fsdecode(args[0])}")
+        elif event in PROGRAM_EVENTS:
+            raise Blocked(f"starting another program ({event})", "convolution", OUTSIDE)
 
+    _block_gc_walks()  # before the hook: it imports gc and _imp, which the hook then refuses to load anew
     sys.addaudithook(guard)
-    if any(_in_scipy_packages(name) for name in sys.modules):  # loaded before the finder: replace now
-        _block_convolutions(_scipy_convolutions())
+
+
+def _raiser_outside(call: str):
+    def blocked(*args, **kwargs):
+        raise _refused(call)
+
+    blocked.__name__ = "blocked_convolution"
+    return blocked
+
+
+def _block_gc_walks() -> None:
+    """gc.get_objects, get_referrers and get_referents reach objects that no module names: refused (the course
+    needs none of them); neither gc nor _imp can be made anew (the audit hook refuses their import)."""
+    import _imp
+    import gc
+
+    for name in ("get_objects", "get_referrers", "get_referents"):
+        setattr(gc, name, _raiser_outside(f"gc.{name}"))
+    create_builtin = _imp.create_builtin
+
+    def create(spec, _original=create_builtin):
+        if getattr(spec, "name", None) in ("gc", "_imp"):
+            raise Blocked(f"making {spec.name} anew", "convolution", OUTSIDE)
+        return _original(spec)
+
+    _imp.create_builtin = create
 
 
 def _block_reverse_mode() -> None:
@@ -313,6 +503,108 @@ def _block_jit() -> None:
         setattr(torch._C, name, lookup)
     for name in ("grad", "backward", "_make_dual", "_unpack_dual"):  # packets torch may have cached already
         torch.ops.aten.__dict__.pop(name, None)
+    # Nor may anything be compiled to TorchScript: torch.func's jvp scripts torch's backward decompositions on
+    # first use, which would otherwise fail on their blocked code with an unrelated OSError.
+    script = getattr(torch.jit, "script", None)
+    if script is not None and hasattr(script, "__code__"):
+        script.__code__ = _blocked_code(script, "torch.jit.script", blocked)
+
+
+# Operators that are a backward formula themselves (aten::convolution_backward, threshold_backward, ...).
+BACKWARD_OPS = re.compile(r"backward")
+IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE
+
+
+def _flags_word(kind: type):
+    """The ``tp_flags`` word of a type, as a ctypes value that can be written (None if the layout is unknown)."""
+    import ctypes
+
+    for index in range(16, 32):  # tp_flags follows tp_call, tp_str, getattro, setattro, as_buffer
+        word = ctypes.c_ulong.from_address(id(kind) + index * ctypes.sizeof(ctypes.c_void_p))
+        if word.value == kind.__flags__ and ctypes.c_ulong.from_address(
+                id(int) + index * ctypes.sizeof(ctypes.c_void_p)).value == int.__flags__:
+            return word
+    return None
+
+
+def _set_call(kind: type, call) -> bool:
+    """``kind.__call__ = call`` on an immutable extension type: its flag is lifted for the write and put back, so
+    that nothing can set or delete ``__call__`` afterwards."""
+    import ctypes
+
+    word = _flags_word(kind)
+    if word is None:
+        return False
+    original = word.value
+    word.value = original & ~IMMUTABLE_TYPE
+    try:
+        type.__setattr__(kind, "__call__", call)
+    finally:
+        word.value = original
+        ctypes.pythonapi.PyType_Modified(ctypes.py_object(kind))
+    return True
+
+
+def _node_types() -> list[type]:
+    """Every Python type of a C++ autograd node: those torch registers (``torch._C._functions``: the generated
+    ``*Backward0`` classes, AccumulateGrad, ...) and the generic ``CppFunction`` of a node it does not register,
+    which torch makes the first time it wraps one (a foreach operator's node does)."""
+    import torch
+
+    kinds = {value for value in vars(torch._C._functions).values() if isinstance(value, type)}
+    try:
+        with torch.enable_grad():
+            probe = torch._foreach_add([torch.zeros(1, requires_grad=True)], 1)[0].grad_fn
+        if probe is not None:
+            kinds.add(type(probe))
+    except Exception:  # noqa: BLE001 (a torch without that node: the registered types are still covered)
+        pass
+    return sorted(kinds, key=lambda kind: kind.__name__)
+
+
+def _block_backward_formulas() -> int:
+    """Calling a recorded node (``y.grad_fn(grad)``, ``next_functions``) runs its backward formula without the
+    engine: every node type's ``__call__`` raises; Python nodes (``BackwardCFunction.apply``) too; and the
+    operators that are backward formulas (``aten::*_backward``) are blocked in the dispatcher."""
+    import torch.autograd.function
+
+    def call(self, *args, **kwargs):
+        raise Blocked(f"calling {type(self).__name__} (a backward formula autograd recorded)", "autograd")
+
+    count = sum(_set_call(kind, call) for kind in _node_types())
+    node = torch.autograd.function.BackwardCFunction
+    for name in ("apply", "apply_boxed"):
+        function = vars(node).get(name)
+        if function is not None and hasattr(function, "__code__"):
+            def raise_blocked(_name=name):
+                raise Blocked(f"BackwardCFunction.{_name} (a backward formula autograd recorded)", "autograd")
+
+            function.__code__ = _blocked_code(function, name, raise_blocked)
+    _block_operators(BACKWARD_OPS, "autograd")
+    _block_python_backward_formulas()
+    return count
+
+
+def _block_python_backward_formulas() -> None:
+    """torch's Python decompositions of backward operators (``torch._decomp``: softmax, nll_loss, batch_norm,
+    ... backward) are formulas too: each function, and every wrapper around it, raises."""
+    import types
+
+    try:
+        import torch._decomp.decompositions as decompositions
+    except ImportError:
+        return
+
+    def raise_blocked():
+        raise Blocked("a backward decomposition of torch._decomp", "autograd")
+
+    for name, value in list(vars(decompositions).items()):
+        while "backward" in name and isinstance(value, types.FunctionType):
+            try:
+                value.__code__ = _blocked_code(value, name, raise_blocked)
+            except (ValueError, TypeError):
+                pass
+            value = getattr(value, "__wrapped__", None)
 
 
 def _block_optimizers() -> None:
@@ -342,7 +634,6 @@ def install(kinds) -> None:
     if "convolution" in kinds:
         _block_operators(CONVOLUTION_OPS, "convolution")
         _block_convolutions(_python_convolutions())
-        _block_scipy_when_imported()
     if "pooling" in kinds:
         _block_operators(POOLING_OPS, "pooling")
     if "optim" in kinds:
@@ -350,4 +641,7 @@ def install(kinds) -> None:
     if "autograd" in kinds:
         _block_operators(FORWARD_AD_OPS, "autograd")
         _block_reverse_mode()
+        _block_backward_formulas()
         _block_jit()
+    if "convolution" in kinds:  # last: the autograd block reads a type's dict through gc, which this refuses
+        _block_other_libraries()

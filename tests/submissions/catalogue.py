@@ -810,3 +810,20 @@ def sgd_step(param, grad, buffer, *, lr, momentum=0.0, dampening=0.0, weight_dec
          "                          max(width + 2 * pad_w, stride_w * (out_w - 1) + dil_w * (kernel_w - 1) + 1))")),
         expected={"conv2d": 0}, diagnosis="an output size without the dilation"),
 ]
+
+CATALOGUE += [
+    # Issue 33, item 6: one random place, then every place in turn. The counts are uniform, the canvases are
+    # reproducible and differ per seed, but consecutive places are not independent (the sequence has period 12).
+    Mistake("canvas_places_in_turn", "what_networks_see", {"place_on_canvas": '''
+def place_on_canvas(images, canvas_size=(56, 56), generator=None):
+    height, width = images.shape[-2:]
+    canvas_h, canvas_w = canvas_size
+    rows, cols = canvas_h - height + 1, canvas_w - width + 1
+    start = int(torch.randint(0, rows * cols, (1,), generator=generator))
+    canvas = images.new_zeros(*images.shape[:-2], canvas_h, canvas_w)
+    for index in range(len(images)):
+        top, left = divmod((start + index) % (rows * cols), cols)
+        canvas[index, ..., top:top + height, left:left + width] = images[index]
+    return canvas
+'''}, expected={"place_on_canvas": 3}, diagnosis="not drawn independently"),
+]

@@ -69,11 +69,13 @@ def test_is_each_image_whole_on_a_zero_canvas(student):
 
 @pytest.mark.points(1)
 def test_is_every_place_equally_likely_and_drawn_per_image(student):
-    """2,000 images of 2x2 on a 4x5 canvas: are all 12 places used, about equally often (chi-square)?"""
+    """2,000 images of 2x2 on a 4x5 canvas: are all 12 places used, about equally often (chi-square), and is each
+    image's place drawn independently of the ones before (no period, no place following from the last)?"""
     images = items((2000, 1, 2, 2), seed=810)
     canvas, _, what = place(student, images, (4, 5), 11)
     counts = torch.zeros(3, 4)
-    for top, left in placements(canvas, images, what, skip_broken=True):  # a cut item is charged on the test above
+    found = placements(canvas, images, what, skip_broken=True)
+    for top, left in found:  # a cut item is charged on the test above
         counts[top, left] += 1
     message = f"{what}: the number of images at each (top, left):\n{counts.int().tolist()}"
     if counts.sum() == 0:
@@ -89,6 +91,10 @@ def test_is_every_place_equally_likely_and_drawn_per_image(student):
         raise GradingFailure(f"{message}\nexpected about {expected:.0f} at each of the 12 places (chi-square "
                              f"{chi_square:.0f}, a uniform draw stays below 45). Draw the top row uniformly in "
                              "[0, H - h] and the left column in [0, W - w], both ends included.")
+    dependence = serial_dependence([top * 4 + left for top, left in found], places=12)
+    if dependence is not None:
+        raise GradingFailure(f"{what}: uniform counts, but {dependence}\n{KNOWN_MISTAKE}"
+                             f"{mistakes.CANVAS_NOT_INDEPENDENT}")
 
 
 @pytest.mark.points(1)
@@ -110,3 +116,43 @@ def test_do_the_places_come_from_the_generator_and_leave_the_input_alone(student
         raise GradingFailure(f"{what}: got dtype {first.dtype}, expected {images.dtype} (the input's).")
     if not torch.equal(reply.args_after[0], images):
         raise GradingFailure(f"{NAME} modified its input images: build a new canvas instead.")
+
+
+# Thresholds for serial_dependence, each a chi-square quantile with a tail of 1e-7: with its 37 statistics a
+# fair draw fails it with probability below 4e-6 (the uniform counts' 45 adds 5e-6). Measured by
+# benchmarks/place_on_canvas_false_failures.py: no failure in 20,000 generator seeds of the reference's draws
+# and 1,000 of a per-image loop's (largest lag statistic 50.3, largest pairs statistic 212.2).
+LAGS = range(1, 37)
+LAG_LIMIT = 54.4      # 11 degrees of freedom
+PAIRS_LIMIT = 248.9   # 143 degrees of freedom
+
+
+def serial_dependence(sequence: list[int], places: int) -> str | None:
+    """What shows that the consecutive places in ``sequence`` (indices in [0, places)) are not independent
+    draws, or None.
+
+    Two statistics, both exact for independent uniform draws: for each lag L in LAGS the differences
+    (p[i + L] - p[i]) mod places are themselves independent and uniform, so a period L, or a place that follows
+    from the one before, gives a chi-square far above LAG_LIMIT; and the non-overlapping pairs
+    (p[2i], p[2i + 1]) fall uniformly in the places x places table.
+    """
+    values = torch.tensor(sequence, dtype=torch.int64)
+    for lag in LAGS:
+        if len(values) <= lag * places:
+            break
+        differences = torch.bincount((values[lag:] - values[:-lag]) % places, minlength=places).double()
+        expected = float(differences.sum()) / places
+        chi_square = float(((differences - expected) ** 2 / expected).sum())
+        if chi_square > LAG_LIMIT:
+            return (f"the places of images i and i + {lag} are related: their difference (as place indices, "
+                    f"mod {places}) was each value this often: {differences.int().tolist()}, expected about "
+                    f"{expected:.0f} each (chi-square {chi_square:.0f}, independent draws stay below {LAG_LIMIT:.0f}).")
+    pairs = values[:len(values) // 2 * 2].reshape(-1, 2)
+    counts = torch.bincount(pairs[:, 0] * places + pairs[:, 1], minlength=places * places).double()
+    expected = float(counts.sum()) / counts.numel()
+    chi_square = float(((counts - expected) ** 2 / expected).sum())
+    if chi_square > PAIRS_LIMIT:
+        used = int((counts > 0).sum())
+        return (f"the pairs of places of images (2i, 2i + 1) use {used} of the {places * places} combinations "
+                f"unevenly (chi-square {chi_square:.0f}, independent draws stay below {PAIRS_LIMIT:.0f}).")
+    return None
