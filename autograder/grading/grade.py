@@ -178,4 +178,4 @@ def grade_submission(path: str | Path, assignment: str, *, limits: Limits | None
         result.status, result.message = "internal-error", INTERNAL_ERROR
         print("internal grading error while grading", path, traceback.format_exc(), sep="\n", file=sys.stderr)
     result.duration_s = time.monotonic() - started
-    return result
+    return result.clean_texts()

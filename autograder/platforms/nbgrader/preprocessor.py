@@ -29,7 +29,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Igno
 from traitlets import Float, Unicode
 
 from autograder.course.assignments import ASSIGNMENTS
-from autograder.files import file_digest
+from autograder.files import clean_text, file_digest
 from autograder.sandbox.limits import CALL_TIMEOUT_S
 from autograder.submission.names import folder_name
 
@@ -109,7 +109,8 @@ def test_cell_outputs(tests: list[dict], result: dict) -> list:
     if not tests and result.get("message"):
         lines.append(result["message"])
     points = sum(test["score"] for test in tests)
-    return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
+    # clean_text: a lone surrogate in a student's message would stop nbformat writing the notebook (UTF-8)
+    return [nbformat.v4.new_output("stream", name="stdout", text=clean_text("\n".join(lines) + "\n")),
             nbformat.v4.new_output("execute_result", data={"text/plain": f"{points:g}"}, execution_count=None)]
 
 
