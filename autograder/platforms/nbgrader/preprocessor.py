@@ -31,7 +31,7 @@ from traitlets import Float, Unicode
 from autograder.course.assignments import ASSIGNMENTS
 from autograder.files import clean_text, file_digest
 from autograder.sandbox.limits import CALL_TIMEOUT_S
-from autograder.submission.names import folder_name
+from autograder.submission.names import folder_name, legacy_folder_name
 
 TEST_CELL_SUFFIX = "_tests"
 
@@ -74,14 +74,16 @@ class GradeInSandbox(NbGraderPreprocessor):
         if self.results_directory:
             # A result of `autograder grade COURSE --nbgrader` for this student's submitted notebook, if the
             # file it graded still has the bytes it graded.
-            try:
-                saved = json.loads((Path(self.results_directory) / folder_name(student) / "grading.json").read_text())
-                submitted = Path(saved["submission"])
-                expected = Path(student, assignment, f"{resources['nbgrader']['notebook']}.ipynb")
-                if submitted.parts[-3:] == expected.parts and saved.get("sha256") == file_digest(submitted):
-                    return saved
-            except (OSError, ValueError, KeyError):
-                pass
+            # (the folder by today's naming rule, else by the old one: names.legacy_folder_name)
+            for folder in dict.fromkeys((folder_name(student), legacy_folder_name(student))):
+                try:
+                    saved = json.loads((Path(self.results_directory) / folder / "grading.json").read_text())
+                    submitted = Path(saved["submission"])
+                    expected = Path(student, assignment, f"{resources['nbgrader']['notebook']}.ipynb")
+                    if submitted.parts[-3:] == expected.parts and saved.get("sha256") == file_digest(submitted):
+                        return saved
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
         from autograder.grading.grade import grade_submission
         from autograder.sandbox.limits import Limits
 
