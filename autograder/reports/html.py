@@ -42,8 +42,9 @@ def student_html(student: str, *, looks_like: list[str] | None = None) -> str:
     reader cannot see (a right-to-left override, a zero-width space; names.is_hidden) shown as a mark that names
     it. ``looks_like``: the other ids that look the same (names.lookalikes), said beside it."""
     text = "".join(_hidden_mark(c) if is_hidden(c) else html.escape(c) for c in student)
-    if not looks_like:
-        return f"<bdi>{text}</bdi>"
+    if not looks_like:  # isolated when it could reorder the text around it (right-to-left letters, a mark)
+        isolate = text != html.escape(student) or any(unicodedata.bidirectional(c) in ("R", "AL") for c in student)
+        return f"<bdi>{text}</bdi>" if isolate else text
     others = ", ".join(marked(other) for other in looks_like)
     return (f"<bdi class=\"lookalike\" title=\"looks like {html.escape(others)}\">{text}</bdi>"
             f" <span class=\"muted\">(looks like {html.escape(others)})</span>")
