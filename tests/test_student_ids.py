@@ -169,3 +169,25 @@ def test_are_ids_that_look_alike_flagged_in_the_report(tmp_path):
         assert student in section
     assert "bob" not in section
     assert lookalikes(["alice", "bob", "carol"]) == []
+
+
+def test_does_nbgrader_find_a_result_saved_under_the_old_folder_name(tmp_path, monkeypatch):
+    """`autograder grade COURSE --nbgrader` results saved by the old rule are used, not graded again."""
+    import nbformat
+
+    from autograder.files import file_digest
+    from autograder.platforms.nbgrader import preprocessor
+
+    student, assignment = "ann lee", "convolution"  # not a plain name: a folder of its own
+    notebook = tmp_path / "submitted" / student / assignment / f"{assignment}.ipynb"
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text("{}")
+    saved = saved_for(student) | {"submission": str(notebook), "sha256": file_digest(notebook)}
+    old = tmp_path / "grades" / legacy_folder_name(student)
+    old.mkdir(parents=True)
+    (old / "grading.json").write_text(json.dumps(saved))
+    monkeypatch.setattr("autograder.grading.grade.grade_submission",
+                        lambda *args, **kwargs: pytest.fail("graded again instead of using the saved result"))
+    grader = preprocessor.GradeInSandbox(results_directory=str(tmp_path / "grades"))
+    resources = {"nbgrader": {"assignment": assignment, "student": student, "notebook": assignment}}
+    assert grader._result(nbformat.v4.new_notebook(), resources, assignment, student) == saved
