@@ -194,9 +194,14 @@ def print_class_summary(console, summary, out) -> None:
                       "name the grader uses in OUT, odd characters), so their results are in a folder of their own: "
                       + "; ".join(f"{shown(student)} -> {out}/{folder}/" for student, folder in summary.renamed),
                       markup=False)
+    if summary.lookalikes:
+        console.print(f"warning: {len(summary.lookalikes)} group(s) of student ids look alike (accents composed and "
+                      "decomposed, Latin and Cyrillic letters, hidden characters; see report.html): "
+                      + "; ".join(" and ".join(map(shown, group)) for group in summary.lookalikes)
+                      + ". Check that each is the student you think.", markup=False)
     if summary.missing:
         console.print(f"warning: {len(summary.missing)} student(s) on the roster have no submission: "
-                      f"{', '.join(f'{p.name} ({p.submission})' for p in summary.missing)}. They are 'missing' in the "
+                      f"{', '.join(f'{shown(p.name)} ({shown(p.submission)})' for p in summary.missing)}. They are 'missing' in the "
                       "gradebook (an empty score, not 0).", markup=False)
     if chosen is not None and chosen.late:
         late = [saved for saved in summary.results if saved.get("late", {}).get("days_late")]

@@ -21,11 +21,17 @@ from pathlib import Path
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate (``\\udcff``, from a student's message or a file name in bytes that are
+    not UTF-8) written as its escape: text that every encoder, terminal, notebook and JSON reader takes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def write_text_atomic(path: str | Path, text: str, *, unchanged_ok: bool = False) -> Path:
     """Write ``text`` to ``path`` atomically (see the module docstring); ``unchanged_ok``: leave a file that
     already holds exactly this text as it is (a rerun then touches no one else's files)."""
     path = Path(path)
-    data = text.encode("utf-8", "backslashreplace")
+    data = clean_text(text).encode("utf-8")
     if unchanged_ok:
         try:
             if path.read_bytes() == data:

@@ -16,11 +16,11 @@ from pathlib import Path
 from autograder.classroom import gradebook
 from autograder.classroom.layout import Submission, SubmissionLayoutError, check_out_is_for, discover
 from autograder.classroom.pool import grade_in_pool, stop_on_termination
-from autograder.classroom.saved import save_crashed, save_result, saved_result
+from autograder.classroom.saved import adopt_legacy_folder, save_crashed, save_result, saved_result, student_folder
 from autograder.reports.class_report import write_class_report
 from autograder.reports.feedback import write_feedback
 from autograder.sandbox.limits import Limits
-from autograder.submission.names import folder_name, is_plain
+from autograder.submission.names import is_plain, lookalikes
 
 __all__ = ["ClassSummary", "Submission", "SubmissionLayoutError", "discover", "grade_class"]
 
@@ -37,6 +37,7 @@ class ClassSummary:
     similarity: object = None                          # the similarity report (SimilarityReport), or None
     similarity_error: str = ""
     renamed: list = field(default_factory=list)         # (student id, folder) for ids that are not plain names
+    lookalikes: list = field(default_factory=list)      # groups of ids that look alike (submission.names.lookalikes)
     interrupted: bool = False
     stop_signal: int = signal.SIGINT  # what interrupted the run (Ctrl-C, SIGTERM, SIGHUP)
 
@@ -63,7 +64,9 @@ def grade_class(*, submissions: str | Path, assignment: str, out: str | Path, wo
     out = Path(out).resolve()
     everyone, chosen, missing = _prepare(out, submissions, assignment, roster, late)
     summary = ClassSummary(assignment=assignment, missing=missing, settings=chosen,
-                           renamed=[(s.student, folder_name(s.student)) for s in everyone if not is_plain(s.student)])
+                           renamed=[(s.student, student_folder(out, s.student).name) for s in everyone
+                                    if not is_plain(s.student)],
+                           lookalikes=lookalikes(s.student for s in everyone))
     pending = _pending(everyone, out, students, force, submissions)
     summary.skipped = len(everyone) - len(pending)
     limits = limits or Limits()
@@ -98,6 +101,8 @@ def _prepare(out: Path, submissions, assignment: str, roster, late):
     if chosen.late:
         chosen.late.check(everyone)
     out.mkdir(parents=True, exist_ok=True)
+    for submission in everyone:  # an earlier run's folders of the old naming rule, found under the new names
+        adopt_legacy_folder(out, submission.student)
     gradebook.save_settings(out, chosen)
     return everyone, chosen, missing
 
@@ -123,7 +128,7 @@ def _finish(out: Path, everyone: list[Submission], summary: ClassSummary, simila
     for saved in summary.results:
         if chosen.late:
             saved["late"] = chosen.late.assess(saved["student"], paths[saved["student"]]).to_dict(saved["score"])
-        write_feedback(out / folder_name(saved["student"]), saved)
+        write_feedback(student_folder(out, saved["student"]), saved)
     summary.rows = ([gradebook.row(saved, assignment, chosen) for saved in summary.results]
                     + [gradebook.missing_row(person, assignment, chosen) for person in summary.missing])
     gradebook.write_gradebook(out, assignment, chosen, summary.rows)
@@ -135,7 +140,8 @@ def _finish(out: Path, everyone: list[Submission], summary: ClassSummary, simila
         except Exception as error:
             summary.similarity_error = f"{type(error).__name__}: {error}"
     write_class_report(out, assignment, summary.results, similarity=summary.similarity,
-                       similarity_error=summary.similarity_error, missing=summary.missing)
+                       similarity_error=summary.similarity_error, missing=summary.missing,
+                       folders={s.student: student_folder(out, s.student).name for s in everyone})
 
 
 def _grade_on_dask(pending, assignment, out, limits, scheduler, finished) -> None:
@@ -144,7 +150,7 @@ def _grade_on_dask(pending, assignment, out, limits, scheduler, finished) -> Non
 
     def on_result(submission, payload, crash):
         finished(save_crashed(out, submission, assignment, crash) if payload is None
-                 else save_result(out / folder_name(submission.student), payload["saved"], payload["gradescope"]))
+                 else save_result(student_folder(out, submission.student), payload["saved"], payload["gradescope"]))
 
     dask_cluster.grade_on_dask(pending, assignment=assignment, limits=limits, scheduler=scheduler, on_result=on_result)
 

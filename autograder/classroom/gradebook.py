@@ -19,6 +19,7 @@ from autograder.classroom.roster import Person, Roster, RosterError, export_rows
 from autograder.course.assignments import ASSIGNMENTS, max_score
 from autograder.files import write_csv_atomic, write_json_atomic
 from autograder.grading.results import per_question
+from autograder.submission.names import marked
 GRADEBOOK_JSON = "gradebook.json"
 LATE_COLUMNS = ("score_before_penalty", "days_late", "penalty_percent", "submitted_at", "due")
 
@@ -91,8 +92,11 @@ def write_gradebook(out: Path, assignment: str, chosen: ClassSettings, rows: lis
 
     names = columns(assignment, chosen)
     write_json_atomic(out / GRADEBOOK_JSON, {"assignment": assignment, "rows": rows})
-    return write_csv_atomic(out / "gradebook.csv", names, [{name: value for name, value in r.items() if name in names}
-                                                            for r in rows])
+    # For people: an id's hidden characters (a right-to-left override) are written as <U+202E>; the JSON keeps the id
+    return write_csv_atomic(out / "gradebook.csv", names, [{name: marked(value) if name == "student" and
+                                                            isinstance(value, str) else value
+                                                            for name, value in r.items() if name in names}
+                                                           for r in rows])
 
 
 def export(out: str | Path, fmt: str, path: str | Path | None = None, column: str | None = None

@@ -7,6 +7,7 @@ and, when the answer matches a known mistake, names it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor
 
 from autograder.sandbox.failures import GradingFailure
-from autograder.sandbox.values import NumpyArray, Unsupported, describe
+from autograder.sandbox.values import NumpyArray, Unsupported, UnusableTensor, describe
 
 
 # Every diagnosis starts with this phrase; the class report counts the mistakes after it.
@@ -44,13 +45,18 @@ def as_tensor(got: Any, *, what: str) -> Tensor:
         return got.tensor
     if isinstance(got, float):  # a Python float is a double: compare it as one
         return torch.tensor(got, dtype=torch.float64)
+    if isinstance(got, UnusableTensor):
+        raise GradingFailure(f"{what}: got {describe(got)}, expected a dense real torch.Tensor. {got.hint}")
     if isinstance(got, Unsupported):
         raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor "
                              "(or numbers that torch.as_tensor accepts).")
-    try:
-        return torch.as_tensor(got)
-    except (TypeError, ValueError, RuntimeError):
+    try:  # numbers that torch accepts; anything else it refuses, in whatever way, is the student's answer
+        tensor = torch.as_tensor(got)
+    except Exception:
         raise GradingFailure(f"{what}: got {describe(got)}, expected a torch.Tensor.") from None
+    if tensor.is_complex():
+        raise GradingFailure(f"{what}: got {describe(got)} (complex numbers), expected a real torch.Tensor.")
+    return tensor
 
 
 MistakeTable = Mapping[str, Tensor | Callable[[], Tensor]]
@@ -84,6 +90,8 @@ def expect_tensor(got: Any, expected: Tensor, *, what: str, check_dtype: bool = 
                   mistakes: MistakeTable | None = None) -> Tensor:
     """Check ``got`` against ``expected`` structure-first; return it as a tensor when it passes."""
     mistakes = mistakes or {}
+    if not isinstance(expected, Tensor):  # the student's own answer, to compare another with (charged_elsewhere)
+        expected = as_tensor(expected, what=f"{what} (your answer to compare with)")
     original = got
     got = as_tensor(got, what=what)
     if check_dtype and not isinstance(original, Tensor):
@@ -135,16 +143,39 @@ def expect_close(got: Any, expected: float, *, what: str, rtol: float = 1e-6, at
     """Check a Python number (or a 0-d tensor) against ``expected``."""
     if isinstance(got, Tensor) and got.numel() == 1:
         got = got.item()
+    number, expected_number = _as_float(got), _as_float(expected)
+    if expected_number is None:  # ``expected`` is a student's own answer here (harness.charged_elsewhere)
+        raise GradingFailure(f"{what}: got {describe(got)}, expected {describe(expected)}.")
+    expected = expected_number
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         raise GradingFailure(f"{what}: got {describe(got)}, expected a number like {expected:.6g}.")
-    if abs(got - expected) > atol + rtol * abs(expected):
-        message = f"{what}: got {got:.6g}, expected {expected:.6g}."
+    if number is None:  # an int beyond any float (10**400): a number, but not this one
+        raise GradingFailure(f"{what}: got {describe(got)}, expected {expected:.6g}.")
+    if math.isnan(number) or abs(number - expected) > atol + rtol * abs(expected):
+        message = f"{what}: got {number:.6g}, expected {expected:.6g}."
         names = [name for name, value in (mistakes or {}).items()
-                 if abs(got - value) <= atol + 1e-6 * abs(value)]
+                 if isinstance(value, (int, float)) and abs(number - value) <= atol + 1e-6 * abs(value)]
         if names:
             message += "\n" + KNOWN_MISTAKE + "; ".join(names)
         raise GradingFailure(message)
-    return float(got)
+    return number
+
+
+def unchanged(after: Any, before: Tensor) -> bool:
+    """Whether a tensor the student was handed came back as it was given (``Reply.args_after``): anything else
+    that came back in its place (None, another shape or dtype, a sparse tensor) is a change."""
+    return (isinstance(after, Tensor) and after.shape == before.shape and after.dtype == before.dtype
+            and after.device == before.device and torch.equal(after, before))
+
+
+def _as_float(value: Any) -> float | None:
+    """A Python number as a float, or None for anything else (a bool, a str, an int beyond any float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def expect_dtype_kept(student, name: str, arguments_for) -> None:

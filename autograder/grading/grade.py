@@ -191,4 +191,4 @@ def _grade_once(path, assignment, limits, isolation, student_id, questions) -> t
         result.status, result.message = "internal-error", INTERNAL_ERROR
         print("internal grading error while grading", path, traceback.format_exc(), sep="\n", file=sys.stderr)
     result.duration_s = time.monotonic() - started
-    return result, getattr(student, "template_lost", None)
+    return result.clean_texts(), getattr(student, "template_lost", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from autograder.course.assignments import ASSIGNMENTS
+from autograder.files import clean_text
 
 # What a student reads when the grader, not their code, failed: never blamed on them (PrairieLearn's rule).
 INTERNAL_ERROR = "internal grading error: the staff have been told; your score may change."
@@ -37,6 +38,17 @@ class SubmissionResult:
     message: str = ""
     duration_s: float = 0.0
     isolation: str = ""   # the sandbox in force (autograder.isolation.Plan.describe)
+
+    def clean_texts(self) -> SubmissionResult:
+        """Every text of the result made encodable (files.clean_text): a lone surrogate in a student's message
+        or output must not stop a terminal, a notebook or Gradescope from showing the rest."""
+        for test in self.tests:
+            test.name, test.message, test.output = clean_text(test.name), clean_text(test.message), \
+                clean_text(test.output)
+        self.message = clean_text(self.message)  # the id stays as it is: it names the student (see names.py)
+        self.skipped_content = [clean_text(item) for item in self.skipped_content]
+        self.load_errors = [clean_text(item) for item in self.load_errors]
+        return self
 
     @property
     def score(self) -> float:

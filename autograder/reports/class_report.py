@@ -15,8 +15,8 @@ from autograder.files import write_text_atomic
 from autograder.grading.checks import KNOWN_MISTAKE
 from autograder.grading.results import per_question
 from autograder.reports.feedback import FEEDBACK_FILE
-from autograder.reports.html import page
-from autograder.submission.names import feedback_link
+from autograder.reports.html import page, student_html
+from autograder.submission.names import feedback_link, lookalikes
 
 REPORT_FILE = "report.html"
 
@@ -159,7 +159,7 @@ def _late_section(results: list[dict]) -> str:
     late = [saved for saved in results if saved.get("late")]
     if not late:
         return ""
-    rows = "".join(f"<tr><td>{e(saved['student'])}</td><td>{e(saved['late']['submitted_at'])}</td>"
+    rows = "".join(f"<tr><td>{student_html(saved['student'])}</td><td>{e(saved['late']['submitted_at'])}</td>"
                    f"<td>{e(saved['late']['due'])}{' (extension)' if saved['late']['extended'] else ''}</td>"
                    f"<td class=\"number\">{saved['late']['days_late']}</td>"
                    f"<td class=\"number\">{saved['late']['penalty_percent']:g}%</td>"
@@ -219,14 +219,14 @@ def _similarity_section(report, error: str, links: dict[str, str]) -> str:
     if not report.pairs:
         return f"<h2>Similar submissions</h2>{intro}<p id=\"similarity\">No pair above the threshold.</p>{skipped}"
     drawn = [pair for pair in report.pairs if pair.first_html or pair.second_html]  # the similarity step drew these
-    rows = "".join(f"<tr><td class=\"number\">{index}</td><td>{e(pair.first)}</td><td>{e(pair.second)}</td>"
+    rows = "".join(f"<tr><td class=\"number\">{index}</td><td>{student_html(pair.first)}</td><td>{student_html(pair.second)}</td>"
                    f"<td class=\"number\">{pair.similarity[0]:.0%}</td><td class=\"number\">"
                    f"{pair.similarity[1]:.0%}</td></tr>" for index, pair in enumerate(report.pairs, 1))
     views = "".join(
-        f"<details class=\"pair\" id=\"pair-{index}\"><summary>{index}. {e(pair.first)} and {e(pair.second)} "
+        f"<details class=\"pair\" id=\"pair-{index}\"><summary>{index}. {student_html(pair.first)} and {student_html(pair.second)} "
         f"({pair.similarity[0]:.0%} / {pair.similarity[1]:.0%})</summary><div class=\"side\">"
-        f"<div><a href=\"{e(links.get(pair.first, '#'))}\">{e(pair.first)}</a><pre>{pair.first_html}</pre></div>"
-        f"<div><a href=\"{e(links.get(pair.second, '#'))}\">{e(pair.second)}</a><pre>{pair.second_html}</pre></div>"
+        f"<div><a href=\"{e(links.get(pair.first, '#'))}\">{student_html(pair.first)}</a><pre>{pair.first_html}</pre></div>"
+        f"<div><a href=\"{e(links.get(pair.second, '#'))}\">{student_html(pair.second)}</a><pre>{pair.second_html}</pre></div>"
         f"</div></details>" for index, pair in enumerate(drawn, 1))
     more = (f"<p class=\"muted\">{report.above_threshold} pairs reach the threshold; the {len(report.pairs)} most "
             f"alike are listed, and the code of the first {len(drawn)} is shown.</p>")
@@ -265,18 +265,26 @@ def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str
     else:
         parts.append("<h2>Most common diagnosed mistakes</h2><p id=\"mistakes\">None diagnosed.</p>")
     rows = "".join(f"<tr><td>{e(status)}</td><td class=\"number\">{count}</td><td>"
-                   f"{e(', '.join(s for s, st in stats.not_ok.items() if st == status))}</td></tr>"
+                   f"{', '.join(student_html(s) for s, st in stats.not_ok.items() if st == status)}</td></tr>"
                    for status, count in sorted(stats.statuses.items()))
     parts.append("<h2>Statuses</h2><p class=\"muted\">timeout: the code ran too long; crashed: the worker died "
                  "(exit, memory); invalid: the file could not be read; internal-error: ours, not the student's."
                  f"</p><table id=\"statuses\"><tbody>{rows}</tbody></table>")
     parts.append(_late_section(list(results)))
     late = {saved["student"]: saved["late"] for saved in results if saved.get("late", {}).get("days_late")}
-    rows = "".join(f"<tr><td><a href=\"{e(links.get(student, '#'))}\">{e(student)}</a></td>"
+    alike = {student: [other for other in group if other != student] for group in lookalikes(
+        [*stats.students, *(person.submission for person in missing)]) for student in group}
+    if alike:
+        groups = "".join(f"<li>{', '.join(student_html(student) for student in group)}</li>"
+                         for group in lookalikes([*stats.students, *(person.submission for person in missing)]))
+        parts.append("<h2>Student ids that look alike</h2><p class=\"muted\">These ids differ but print the same or "
+                     "nearly (composed and decomposed accents, Latin and Cyrillic letters, hidden characters): check "
+                     f"that each is the student you think.</p><ul id=\"lookalikes\">{groups}</ul>")
+    rows = "".join(f"<tr><td><a href=\"{e(links.get(student, '#'))}\">{student_html(student, looks_like=alike.get(student))}</a></td>"
                    f"<td class=\"number\">{late[student]['score_after'] if student in late else total:g} / "
                    f"{stats.max_score:g}</td><td>{f'late: {total:g} before the penalty' if student in late else ''}"
                    "</td></tr>" for student, total in zip(stats.students, stats.totals))
-    rows += "".join(f"<tr class=\"none\"><td>{e(person.submission)}</td><td class=\"number\">missing</td>"
+    rows += "".join(f"<tr class=\"none\"><td>{student_html(person.submission, looks_like=alike.get(person.submission))}</td><td class=\"number\">missing</td>"
                     f"<td>{e(person.name)} ({e(person.id)}): on the roster, no submission</td></tr>"
                     for person in missing)
     parts.append(f"<h2>Students</h2><table id=\"students\"><tbody>{rows}</tbody></table>")
@@ -285,13 +293,15 @@ def render_report(stats: ClassStatistics, plots: dict[str, str], links: dict[str
 
 
 def write_class_report(out: str | Path, assignment: str, results: list[dict], *, similarity=None,
-                       similarity_error: str = "", missing=()) -> Path:
+                       similarity_error: str = "", missing=(), folders: dict[str, str] | None = None) -> Path:
     """Write OUT/report.html and its PNGs; return the report's path. ``similarity``: a
-    similarity.SimilarityReport; ``missing``: roster people with no submission."""
+    similarity.SimilarityReport; ``missing``: roster people with no submission; ``folders``: each student's folder
+    under OUT where it is not ``names.folder_name`` (a clash resolved, classroom.saved.student_folder)."""
     out = Path(out)
     stats = class_statistics(assignment, results)
     plots = _plots(stats, out)
-    links = {saved["student"]: feedback_link(saved["student"], FEEDBACK_FILE) for saved in results}
+    links = {saved["student"]: feedback_link(saved["student"], FEEDBACK_FILE, (folders or {}).get(saved["student"]))
+             for saved in results}
     return write_text_atomic(out / REPORT_FILE, render_report(stats, plots, links, results=results,
                                                               similarity=similarity, similarity_error=similarity_error,
                                                               missing=missing))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autograder.files import write_text_atomic
 from autograder.grading.results import per_question
-from autograder.reports.html import page, scrub
+from autograder.reports.html import page, scrub, student_html
 
 FEEDBACK_FILE = "feedback.html"
 
@@ -25,10 +25,10 @@ def render_feedback(saved: dict) -> str:
     score, max_score = saved.get("score", 0.0), saved.get("max_score", 0.0)
     late = saved.get("late")
     shown = late["score_after"] if late else score
-    parts = [f"<h1>{e(assignment)}: feedback for {e(student)}</h1>",
+    parts = [f"<h1>{e(assignment)}: feedback for {student_html(student)}</h1>",
              f"<p class=\"score\" id=\"total\">{shown:g} / {max_score:g}</p>",
              f"<p><span class=\"status\" id=\"status\">status: {e(saved['status'])}</span> "
-             f"<span class=\"muted\">submission {e(Path(saved.get('submission', '')).name)}</span></p>"]
+             f"<span class=\"muted\">submission {student_html(Path(saved.get('submission', '')).name)}</span></p>"]
     if late:
         parts.append(_late_note(late, max_score))
     if saved.get("message"):

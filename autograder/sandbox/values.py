@@ -4,6 +4,7 @@ shape of a well-formed reply. Everything here reads answers that a student's pro
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,16 @@ class Unsupported:
         return f"<{self.type_name}{': ' + self.detail if self.detail else ''}>"
 
 
+class UnusableTensor(Unsupported):
+    """A tensor that crossed the boundary but cannot be graded as numbers: another layout (sparse), quantized,
+    complex, an unusual dtype or device, or a view that stands for more numbers than could have crossed.
+    ``hint`` says what to return instead."""
+
+    def __init__(self, description: str, hint: str):
+        super().__init__("torch.Tensor", description)
+        self.description, self.hint = description, hint
+
+
 class NumpyArray:
     """A numpy array a student returned: graded by its values like a tensor, but named as what it is."""
 
@@ -35,7 +46,24 @@ class NumpyArray:
 
 
 def describe(value: Any) -> str:
-    """A short description of a value for messages: type, and shape/dtype/device for tensors."""
+    """A short description of a value for messages: type, and shape/dtype/device for tensors. Total: whatever a
+    student returned, this gives a line of text (an integer of 400 digits, a list whose repr fails)."""
+    try:
+        return _describe(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+
+
+def _integer(value: int) -> str:
+    """An integer as a message shows it; Python refuses to print one of more than 4300 digits."""
+    if abs(value) < 10**16:
+        return str(value)
+    return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, UnusableTensor):
+        return value.description
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
     if isinstance(value, Unsupported):
@@ -45,11 +73,25 @@ def describe(value: Any) -> str:
                 "(not a torch tensor)")
     if isinstance(value, bool):
         return f"a Python bool ({value})"
-    if isinstance(value, (int, float)):
-        return f"a Python {type(value).__name__} ({value:.8g}), not a tensor"
+    if isinstance(value, int):
+        return f"a Python int ({_integer(value)}), not a tensor"
+    if isinstance(value, float):
+        return f"a Python float ({value:.8g}), not a tensor"
     if value is None:
         return "None"
-    return f"a {type(value).__name__} ({value!r:.60})"
+    return f"a {type(value).__name__} ({short_repr(value)})"
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut short, for a message; total (a repr that raises gives the type's name)."""
+    try:
+        return _SHORT.repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong, _SHORT.maxlevel = 60, 60, 40, 3
 
 
 @dataclass
@@ -61,16 +103,89 @@ class Reply:
     args_after: list
     models: list[dict] = field(default_factory=list)
 
+    def __post_init__(self):
+        # Both lists come from the student's process: one shorter than the test's arguments or models is the
+        # student's malformed answer when a test reads past its end, and each model's tensors are graded as
+        # tensors are (an UnusableTensor for a sparse or quantized one).
+        self.args_after = _Answers(self.args_after, "the arguments after the call")
+        self.models = _Answers([_decoded_model(model) for model in self.models], "a report on each model")
+
+
+def _decoded_model(model: Any) -> Any:
+    if not isinstance(model, dict):
+        return model
+    decoded = dict(model)
+    if isinstance(model.get("state_dict"), dict):
+        decoded["state_dict"] = {key: _decode(value) for key, value in model["state_dict"].items()}
+    if isinstance(model.get("probe"), Tensor):
+        decoded["probe"] = _gradable(model["probe"])
+    return decoded
+
+
+class _Answers(list):
+    """A list from the student's process: reading past its end raises MalformedReply, not IndexError."""
+
+    def __init__(self, items, what: str):
+        super().__init__(items if isinstance(items, (list, tuple)) else ())
+        self.what = what
+
+    def __getitem__(self, index):
+        try:
+            return super().__getitem__(index)
+        except IndexError:
+            raise MalformedReply(f"the process running your code sent the grader fewer answers than the test "
+                                 f"needs ({self.what}): code that rewrites the worker's replies costs the test.") \
+                from None
+
+
+# What a graded tensor may be: the dtypes and devices the course's answers use, dense (strided) and not quantized.
+GRADABLE_DTYPES = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
+                             torch.int16, torch.int32, torch.int64, torch.bool})
+GRADABLE_DEVICES = frozenset({"cpu", "cuda"})
+
+
+def _gradable(tensor: Tensor) -> Tensor | UnusableTensor:
+    """The tensor as the checks may compute with it, or an UnusableTensor that says why it cannot be graded.
+
+    A tensor decoded by ``torch.load`` may be sparse, quantized, complex, of a bits or float8 dtype, on the meta
+    device, or a view whose strides make a few stored numbers stand for billions (``expand``): computing with
+    any of them would fail or exhaust the grader's memory, so each is the student's answer of the wrong kind."""
+    shape = tuple(tensor.shape)
+    kind = f"{str(tensor.dtype).removeprefix('torch.')} tensor of shape {shape}"
+    if tensor.layout != torch.strided:
+        return UnusableTensor(f"a {str(tensor.layout).removeprefix('torch.')} {kind}",
+                              "Return a dense tensor (call .to_dense()).")
+    if tensor.is_quantized:
+        return UnusableTensor(f"a quantized {kind}", "Return a float tensor (call .dequantize()).")
+    if tensor.is_complex():
+        return UnusableTensor(f"a complex {kind}", "Return real values (take .real of an FFT's result).")
+    if tensor.dtype not in GRADABLE_DTYPES:
+        return UnusableTensor(f"a {kind}", "Return a float tensor with the input's dtype.")
+    if tensor.device.type not in GRADABLE_DEVICES:
+        return UnusableTensor(f"a {kind} on the {tensor.device.type} device, which holds no values",
+                              "Return a tensor on the input's device.")
+    numbers = math.prod(shape)
+    if numbers * tensor.element_size() > protocol.MAX_FRAME_BYTES:
+        return UnusableTensor(f"a {kind} ({numbers} numbers, a view of far fewer stored ones)",
+                              "Return a tensor that holds its own values (call .contiguous()).")
+    if numbers > tensor.untyped_storage().nbytes() // max(1, tensor.element_size()):
+        return tensor.contiguous()  # an expanded view of a few numbers: the values it stands for, made plain
+    return tensor
+
 
 def _decode(value: Any, depth: int = 0) -> Any:
-    """Markers back into what they stand for. The worker's own encoder nests at most 20 deep (to_wire)."""
+    """Markers back into what they stand for, and tensors that cannot be graded into UnusableTensor. The worker's
+    own encoder nests at most 20 deep (to_wire)."""
     if depth > 32:
         raise RecursionError("nested too deeply")
+    if isinstance(value, Tensor):
+        return _gradable(value)
     if isinstance(value, dict):
         if set(value) == {protocol.UNSUPPORTED_KEY}:
             return Unsupported(str(value[protocol.UNSUPPORTED_KEY]))
         if set(value) == {protocol.NUMPY_KEY} and isinstance(value[protocol.NUMPY_KEY], torch.Tensor):
-            return NumpyArray(value[protocol.NUMPY_KEY])
+            decoded = _gradable(value[protocol.NUMPY_KEY])
+            return NumpyArray(decoded) if isinstance(decoded, Tensor) else decoded
         return {key: _decode(item, depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_decode(item, depth + 1) for item in value)

@@ -29,9 +29,9 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Igno
 from traitlets import Float, Unicode
 
 from autograder.course.assignments import ASSIGNMENTS
-from autograder.files import file_digest
+from autograder.files import clean_text, file_digest
 from autograder.sandbox.limits import CALL_TIMEOUT_S
-from autograder.submission.names import folder_name
+from autograder.submission.names import folder_name, legacy_folder_name
 
 TEST_CELL_SUFFIX = "_tests"
 
@@ -74,14 +74,16 @@ class GradeInSandbox(NbGraderPreprocessor):
         if self.results_directory:
             # A result of `autograder grade COURSE --nbgrader` for this student's submitted notebook, if the
             # file it graded still has the bytes it graded.
-            try:
-                saved = json.loads((Path(self.results_directory) / folder_name(student) / "grading.json").read_text())
-                submitted = Path(saved["submission"])
-                expected = Path(student, assignment, f"{resources['nbgrader']['notebook']}.ipynb")
-                if submitted.parts[-3:] == expected.parts and saved.get("sha256") == file_digest(submitted):
-                    return saved
-            except (OSError, ValueError, KeyError):
-                pass
+            # (the folder by today's naming rule, else by the old one: names.legacy_folder_name)
+            for folder in dict.fromkeys((folder_name(student), legacy_folder_name(student))):
+                try:
+                    saved = json.loads((Path(self.results_directory) / folder / "grading.json").read_text())
+                    submitted = Path(saved["submission"])
+                    expected = Path(student, assignment, f"{resources['nbgrader']['notebook']}.ipynb")
+                    if submitted.parts[-3:] == expected.parts and saved.get("sha256") == file_digest(submitted):
+                        return saved
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
         from autograder.grading.grade import grade_submission
         from autograder.sandbox.limits import Limits
 
@@ -109,7 +111,8 @@ def test_cell_outputs(tests: list[dict], result: dict) -> list:
     if not tests and result.get("message"):
         lines.append(result["message"])
     points = sum(test["score"] for test in tests)
-    return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
+    # clean_text: a lone surrogate in a student's message would stop nbformat writing the notebook (UTF-8)
+    return [nbformat.v4.new_output("stream", name="stdout", text=clean_text("\n".join(lines) + "\n")),
             nbformat.v4.new_output("execute_result", data={"text/plain": f"{points:g}"}, execution_count=None)]
 
 

@@ -7,7 +7,8 @@ from autograder.grading import mistakes
 from autograder.worker import zoo
 from autograder.grading.cases import random_tensor
 from autograder.sandbox.failures import GradingFailure
-from autograder.grading.checks import as_tensor
+from autograder.grading.checks import as_tensor, unchanged
+from autograder.sandbox.values import describe
 from solutions.conv_gradients import numerical_gradient as reference
 
 NAME = "numerical_gradient"
@@ -74,7 +75,9 @@ def test_does_it_leave_x_unchanged(student):
     x = random_tensor((5, 7), seed=311)
     reply = student.call(NAME, {"__function__": "conv_square_loss", "args": [kernel]}, x.clone(), timeout=30)
     after = reply.args_after[1]
-    if not torch.equal(after, x):
+    if not unchanged(after, x):
+        if not isinstance(after, torch.Tensor) or after.shape != x.shape or after.dtype != x.dtype:
+            raise GradingFailure(f"{NAME} changed x: it came back as {describe(after)}, expected it as it was given.")
         changed = int((after != x).sum())
         raise GradingFailure(f"{NAME} changed x: {changed} of {x.numel()} entries differ after the call "
                              f"(largest change {(after - x).abs().max().item():.3g}). Perturb a copy of x, "

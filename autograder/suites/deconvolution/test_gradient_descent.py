@@ -7,7 +7,7 @@ from autograder.grading import mistakes
 from autograder.worker import zoo
 from autograder.grading.cases import random_tensor
 from autograder.sandbox.failures import GradingFailure
-from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.grading.checks import as_tensor, expect_tensor, unchanged
 from autograder.suites.deconvolution._cases import gaussian_kernel
 from solutions.deconvolution import gradient_descent as reference
 
@@ -112,7 +112,7 @@ def test_does_it_leave_x0_alone_and_default_to_no_momentum(student):
     recipe, x0 = quadratic_case()
     reply = student.call(NAME, recipe, x0.clone(), 0.3, 4)
     after = reply.args_after[1]
-    if after is None or not torch.equal(after, x0):
+    if not unchanged(after, x0):
         raise GradingFailure(f"{NAME} changed x0 in place: work on a copy (x = x0.clone()).")
     _, losses = run(student, recipe, x0, 0.3, 4)
     _, expected = reference(zoo.materialize(recipe, {"models": []}), x0, 0.3, 4)

@@ -6,7 +6,7 @@ import torch
 from autograder.grading import mistakes
 from autograder.grading.cases import random_tensor
 from autograder.sandbox.failures import GradingFailure
-from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.grading.checks import as_tensor, expect_tensor, unchanged
 from solutions.shifted_mnist import shift_images as reference
 
 NAME = "shift_images"
@@ -53,5 +53,5 @@ def test_are_shape_and_dtype_kept_and_the_input_untouched(student):
         if got.shape != images.shape or got.dtype != images.dtype:
             raise GradingFailure(f"{NAME}: got shape {tuple(got.shape)} and dtype {got.dtype}, expected "
                                  f"{tuple(images.shape)} and {images.dtype}.")
-        if not torch.equal(reply.args_after[0], images):
+        if not unchanged(reply.args_after[0], images):
             raise GradingFailure(f"{NAME} modified its input images: build a new tensor instead.")

@@ -5,7 +5,7 @@ import torch
 
 from autograder.grading import mistakes
 from autograder.grading.cases import generator
-from autograder.grading.checks import KNOWN_MISTAKE, as_tensor
+from autograder.grading.checks import KNOWN_MISTAKE, as_tensor, unchanged
 from autograder.sandbox.failures import GradingFailure
 
 NAME = "place_on_canvas"
@@ -114,7 +114,7 @@ def test_do_the_places_come_from_the_generator_and_leave_the_input_alone(student
                              "the generator you are given.")
     if first.dtype != images.dtype:
         raise GradingFailure(f"{what}: got dtype {first.dtype}, expected {images.dtype} (the input's).")
-    if not torch.equal(reply.args_after[0], images):
+    if not unchanged(reply.args_after[0], images):
         raise GradingFailure(f"{NAME} modified its input images: build a new canvas instead.")
 
 
