@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20_000)
     seeds = parser.parse_args().seeds
     limits = {"uniform": 45.0, "worst lag": suite.LAG_LIMIT, "pairs": suite.PAIRS_LIMIT}
-    print(f"| draw | seeds | statistic | limit | largest seen | failures | whole test fails |")
+    print("| draw | seeds | statistic | limit | largest seen | failures | whole test fails |")
     print("|---|---|---|---|---|---|---|")
     for name, draw, count in (("reference", reference_places, seeds), ("loop", loop_places, max(seeds // 20, 1))):
         largest, failures, failed = dict.fromkeys(limits, 0.0), dict.fromkeys(limits, 0), 0

@@ -12,14 +12,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
-import io
 import itertools
 import os
 import tempfile
 import warnings
 from pathlib import Path
 
-import numpy
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st

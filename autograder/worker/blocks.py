@@ -611,7 +611,6 @@ def _block_optimizers() -> None:
     """Optimizer.__init__ on the class itself, and every function of torch.optim's modules wherever it is held."""
     import inspect
 
-    import torch.optim
     from torch.optim import optimizer as optimizer_module
 
     def blocked_init(self, *args, **kwargs):
