@@ -122,7 +122,8 @@ def test_are_formula_cells_neutralised_in_the_gradebook(tmp_path):
              for name in ("+cmd", "-2+3", "@SUM(A1)", "\tTAB", "alice")]
     write_gradebook(tmp_path, "convolution", ClassSettings("convolution"), rows)
     cells = [row["student"] for row in csv.DictReader((tmp_path / "gradebook.csv").open())]
-    assert cells == ["'" + hostile, "'+cmd", "'-2+3", "'@SUM(A1)", "'\tTAB", "alice"]
+    # a tab in an id is a hidden character: shown as its mark, which no spreadsheet runs
+    assert cells == ["'" + hostile, "'+cmd", "'-2+3", "'@SUM(A1)", "<U+0009>TAB", "alice"]
     assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for cell in cells)
     assert spreadsheet_safe(3.0) == 3.0 and spreadsheet_safe(-1) == -1  # numbers stay numbers
 

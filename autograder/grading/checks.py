@@ -59,6 +59,22 @@ def as_tensor(got: Any, *, what: str) -> Tensor:
     return tensor
 
 
+def as_numbers(got: Any, *, what: str) -> Tensor:
+    """A list of the student's numbers (losses, learning rates) as a float64 tensor, or fail: each must be a real
+    number, or a tensor of one (an integer too large for a float, a string or a complex number is refused)."""
+    if not isinstance(got, (list, tuple)):
+        raise GradingFailure(f"{what}: got {describe(got)}, expected a list of numbers.")
+    numbers = []
+    for index, item in enumerate(got):
+        if isinstance(item, Tensor) and item.numel() == 1 and not item.is_complex() and item.layout == torch.strided:
+            item = item.item()
+        number = _as_float(item)
+        if number is None:
+            raise GradingFailure(f"{what}: item {index} is {describe(item)}, expected a real number.")
+        numbers.append(number)
+    return torch.tensor(numbers, dtype=torch.float64)
+
+
 MistakeTable = Mapping[str, Tensor | Callable[[], Tensor]]
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autograder.grading import mistakes
-from autograder.grading.checks import as_tensor, expect_tensor
+from autograder.grading.checks import as_numbers, as_tensor, expect_tensor, unchanged
 from autograder.grading.harness import run_locally
 from autograder.sandbox.failures import GradingFailure
 from autograder.suites.optimization._cases import fit_line_variant, line_data
@@ -40,7 +40,7 @@ def test_do_the_losses_and_the_parameters_match_the_lectures_loop(student):
     seed = 600
     _, params, losses, (expected_params, expected_losses) = run(student, seed)
     never_zeroed = lambda: torch.tensor(fit_line_variant(*arguments(seed), mistake="never_zeroed")[1])  # noqa: E731
-    expect_tensor(torch.tensor([float(loss) for loss in losses]), torch.tensor(expected_losses),
+    expect_tensor(as_numbers(losses, what=f"{NAME}: the losses").float(), torch.tensor(expected_losses),
                   what=f"{NAME}(x, y, params, {LEARNING_RATE}, {EPOCHS}): the loss of each epoch", rtol=1e-5,
                   atol=1e-7, mistakes={mistakes.GRADIENT_NOT_ZEROED: never_zeroed})
     expect_tensor(params.detach(), expected_params.detach(), what=f"{NAME}: the returned [w, b]", rtol=1e-5,
@@ -55,7 +55,7 @@ def test_is_the_callers_own_tensor_updated_in_place(student):
     after = reply.args_after[2]
     start = torch.tensor([1.0, 0.0])
     what = f"{NAME}: the caller's params tensor after the call"
-    if after is not None and torch.equal(after, start):
+    if unchanged(after, start):  # still the starting values, as given
         raise GradingFailure(f"{what}: got {after.tolist()}, still the starting [1, 0], expected "
                              f"{expected_params.detach().tolist()}.\n"
                              f"Your output matches a known mistake: {mistakes.PARAMS_REBOUND}")

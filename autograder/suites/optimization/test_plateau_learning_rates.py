@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autograder.grading import mistakes
-from autograder.grading.checks import expect_tensor
+from autograder.grading.checks import as_numbers, expect_tensor
 from autograder.sandbox.failures import GradingFailure
 from autograder.suites.optimization._cases import plateau_losses, plateau_variant, torch_plateau
 
@@ -22,10 +22,7 @@ def check(student, losses, lr, **options):
     got = student(NAME, losses, lr, **options)
     if not isinstance(got, (list, tuple)):
         raise GradingFailure(f"{what}: got a {type(got).__name__}, expected a list of {len(losses)} rates.")
-    try:
-        got = torch.tensor([float(rate) for rate in got], dtype=torch.float64)
-    except (TypeError, ValueError):
-        raise GradingFailure(f"{what}: expected a list of numbers, got {got!r:.200}.") from None
+    got = as_numbers(got, what=f"{what}: the rates")
     threshold_swapped = (mistakes.THRESHOLD_ABSOLUTE if options.get("threshold_mode", "rel") == "rel"
                          else mistakes.THRESHOLD_RELATIVE)
     expected = torch.tensor(torch_plateau(losses, lr, **options), dtype=torch.float64)

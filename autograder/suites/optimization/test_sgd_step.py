@@ -5,7 +5,7 @@ import torch
 
 from autograder.grading import mistakes
 from autograder.grading.cases import random_tensor
-from autograder.grading.checks import expect_tensor
+from autograder.grading.checks import expect_tensor, unchanged
 from autograder.sandbox.failures import GradingFailure
 from autograder.suites.optimization._cases import (expect_without_torch_optim, gradients, sgd_variant,
                                                    student_trajectory, torch_trajectory, trajectory)
@@ -55,7 +55,7 @@ def test_is_it_written_without_torch_optim_and_are_the_inputs_left_alone(student
     reply = student.call(NAME, param.clone(), grad.clone(), buffer.clone(), **options)
     for index, (label, original) in enumerate((("param", param), ("grad", grad), ("buffer", buffer))):
         after = reply.args_after[index]
-        if after is None or not torch.equal(after, original):
+        if not unchanged(after, original):
             raise GradingFailure(f"{NAME} changed its argument `{label}` in place: return new tensors and leave "
                                  "the inputs as they were (torch's optimizer owns its buffer; this function does "
                                  "not).")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.grading import mistakes
-from autograder.grading.checks import expect_tensor
+from autograder.grading.checks import as_numbers, expect_tensor
 from autograder.grading.harness import run_locally
 from autograder.sandbox.failures import GradingFailure
 from autograder.suites.optimization._cases import mlp_arguments, train_module_variant
@@ -30,7 +30,7 @@ def losses_of(value, what):
     if not isinstance(value, (list, tuple)) or len(value) != OPTIONS["n_epochs"]:
         raise GradingFailure(f"{what}: expected a list of {OPTIONS['n_epochs']} losses, one per epoch, got "
                              f"{type(value).__name__}.")
-    return torch.tensor([float(loss) for loss in value], dtype=torch.float64)
+    return as_numbers(value, what=f"{what}: the losses")
 
 
 @pytest.mark.points(2)
