@@ -201,7 +201,7 @@ def _similarity_section(report, error: str, links: dict[str, str]) -> str:
     broken = {student: why for student, why in unparsable.items() if student not in report.unreadable}
     if broken:
         skipped += ("<p id=\"similarity-unparsable\">Do not parse (the grader cannot run those parts either): "
-                    + "; ".join(f"{e(student)}: {e(why)}" for student, why in broken.items()) + ".</p>")
+                    + "; ".join(f"{student_html(student)}: {e(why)}" for student, why in broken.items()) + ".</p>")
     if report.too_large:
         skipped += (f"<p>Too large to compare (more code than the similarity step reads; read these by hand): "
                     f"{e(', '.join(report.too_large))}.</p>")
@@ -213,7 +213,7 @@ def _similarity_section(report, error: str, links: dict[str, str]) -> str:
         intro += ("<p id=\"similarity-dynamic\">Code that builds itself at run time (exec, eval, compile, marshal, "
                   "importlib or __import__ of a name, ...): what it runs cannot be compared as text, so read these "
                   "by hand:</p><ul class=\"dynamic\">" + "".join(
-                      f"<li>{e(lead.student)}: {e('; '.join(lead.reasons[:5]))}"
+                      f"<li>{student_html(lead.student)}: {e('; '.join(lead.reasons[:5]))}"
                       + (f" (and {len(lead.reasons) - 5} more)" if len(lead.reasons) > 5 else "") + "</li>"
                       for lead in dynamic) + "</ul>")
     if not report.pairs:
