@@ -72,14 +72,18 @@ def _describe_exit(returncode: int | None, limits: Limits) -> str:
 class _Clock:
     """One call's time limit: CPU time of the worker where it can be read (a forked worker: its template reads it),
     so that a busy machine never costs a correct student a call, with a wall-clock cap ``WALL_CAP_FACTOR`` times
-    larger for sleeps and blocked reads; wall-clock time alone on the spawn path (the launcher is not the worker)."""
+    larger for sleeps and blocked reads; wall-clock time alone on the spawn path (the launcher is not the worker).
+
+    The worker's CPU time is first read after ``POLL_S`` without an answer, not when the call starts: most calls
+    answer sooner, and a read is a round trip to the template. A call is then lent at most that much CPU time."""
 
     POLL_S = 0.05
 
     def __init__(self, process, cpu_limit: float, wall_cap: float):
         self.process, self.cpu_limit = process, cpu_limit
-        self.started, self.cpu_started = time.monotonic(), process.cpu_seconds()
-        self.wall = wall_cap if self.cpu_started is not None else cpu_limit
+        self.measured = process.measures_cpu
+        self.started, self.cpu_started = time.monotonic(), None
+        self.wall = wall_cap if self.measured else cpu_limit
         self.cause = "wall"
 
     def wall_left(self) -> float:
@@ -90,16 +94,21 @@ class _Clock:
         while not select.select([fd], [], [], min(self.POLL_S, self.wall_left()))[0]:
             if self.wall_left() <= 0:
                 raise protocol.ReceiveTimeout()
-            if self.cpu_started is not None:
-                used = self.process.cpu_seconds()
-                if used is None and self.process.poll() is not None:
-                    raise EOFError  # it died, and a process it started holds its end of the pipe open
-                if used is not None and used - self.cpu_started > self.cpu_limit:
-                    self.cause = "cpu"
-                    raise protocol.ReceiveTimeout()
+            if not self.measured:
+                continue
+            used = self.process.cpu_seconds()
+            if used is None and self.process.poll() is not None:
+                raise EOFError  # it died, and a process it started holds its end of the pipe open
+            if used is None:
+                continue
+            if self.cpu_started is None:
+                self.cpu_started = used
+            elif used - self.cpu_started > self.cpu_limit:
+                self.cause = "cpu"
+                raise protocol.ReceiveTimeout()
 
     def describe(self) -> str:
-        if self.cpu_started is None:
+        if not self.measured:
             return f"{round(self.wall, 1):g} s"
         if self.cause == "cpu":
             return f"{round(self.cpu_limit, 1):g} s of CPU time"

@@ -147,6 +147,8 @@ class Template:
 class ForkedProcess:
     """A worker forked by a template, with the parts of ``subprocess.Popen`` that StudentCode uses."""
 
+    measures_cpu = True  # its template reads its CPU time
+
     def __init__(self, template: Template, pid: int):
         self.template, self.pid, self.returncode = template, pid, None
 
@@ -192,6 +194,7 @@ class SpawnedProcess:
     """A worker of the spawn path (its own interpreter), with the same interface as ForkedProcess."""
 
     lost = False
+    measures_cpu = False
 
     def __init__(self, process: subprocess.Popen):
         self.process, self.pid = process, process.pid
