@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autograder.sandbox import isolation, seccomp
 from autograder.worker import landlock
-from autograder.worker.template import children
+from autograder.worker.template import children, lower_limits
 from autograder.sandbox.bwrap import bwrap_arguments
 from autograder.sandbox.isolation import Isolation, runtime_paths
 from autograder.sandbox.limits import Limits
@@ -108,15 +108,10 @@ def _apply_limits(limits: Limits, limit_processes: bool, parent: int) -> None:
     """Runs in the child between fork and exec: lower the limits, never raise them; die with the grader."""
     die_with_parent(parent)  # bwrap's --die-with-parent comes too late for a parent killed before its exec
     wanted = [(resource.RLIMIT_DATA, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
-              (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)]
+              (resource.RLIMIT_FSIZE, limits.file_bytes)]
     if limit_processes:
         wanted.append((resource.RLIMIT_NPROC, limits.processes))
-    for kind, value in wanted:
-        if value == resource.RLIM_INFINITY:
-            continue
-        soft, hard = resource.getrlimit(kind)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(kind, (value, value))
+    lower_limits(wanted)
 
 
 def launch_worker(limits: Limits, confinement: Isolation, blocks: frozenset[str] = frozenset()

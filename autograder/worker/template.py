@@ -52,10 +52,12 @@ def _prctl(option: int, value: int) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
-def _lower_limits(limits: dict) -> None:
-    """Lower each rlimit to the request's value, never raise it; no core files."""
-    wanted = [(LIMITS[name], int(value)) for name, value in limits.items() if name in LIMITS]
-    for kind, value in wanted + [(resource.RLIMIT_CORE, 0)]:
+def lower_limits(wanted: list[tuple[int, int]]) -> None:
+    """Lower each (rlimit, value) to the value, never raise it (RLIM_INFINITY: left as it is); no core files.
+    The one place rlimits are set: a spawned worker between fork and exec (sandbox.launch), a forked one here."""
+    for kind, value in [*wanted, (resource.RLIMIT_CORE, 0)]:
+        if value == resource.RLIM_INFINITY:
+            continue
         soft, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (value, value))
@@ -83,8 +85,8 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 1, 32, 4096, 16384, 1 << 18
-PR_SET_DUMPABLE, PR_CAPBSET_DROP = 4, 24
+MS_NOSUID, MS_NODEV, MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 1, 32, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE = 4
 PRIVATE_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
@@ -143,10 +145,10 @@ def drop_all_capabilities() -> None:
     """Empty the bounding set, then the effective, permitted and inheritable sets (capset(2))."""
     import ctypes
 
+    from autograder.worker import landlock
+
+    landlock.drop_capabilities()
     libc = _libc()
-    for capability in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
-            break  # EINVAL: past the last capability this kernel knows
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -191,7 +193,8 @@ class Template:
             import tempfile
 
             tempfile.tempdir = None  # found again from TMPDIR: the child's own home
-            _lower_limits(request.get("limits", {}))
+            lower_limits([(LIMITS[name], int(value)) for name, value in request.get("limits", {}).items()
+                          if name in LIMITS])
             from autograder.worker import landlock
 
             ruleset = landlock.landlock_ruleset(
