@@ -199,10 +199,6 @@ class SpawnedProcess:
     def __init__(self, process: subprocess.Popen):
         self.process, self.pid = process, process.pid
 
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
     def poll(self) -> int | None:
         return self.process.poll()
 
